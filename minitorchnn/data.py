@@ -1,0 +1,260 @@
+"""The course's data: finding names.txt and shakespeare.txt, character vocabularies, datasets, batches.
+
+A data file is looked for, in order: at the project's top level; in the folder named by the
+MINITORCHNN_DATA environment variable (then copied to the top level); downloaded from its public
+URL and checked against its sha256. If all fail, the error says how to get the file.
+`python -m minitorchnn.data` fetches both files.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    url: str
+    sha256: str
+
+
+FILES = {
+    "names.txt": DataFile(
+        "names.txt",
+        "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt",
+        "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d",
+    ),
+    "shakespeare.txt": DataFile(
+        "shakespeare.txt",
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+    ),
+}
+
+
+def project_root() -> Path:
+    """The checkout's top level (where pyproject.toml is); the working directory for an installed copy."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").exists() else Path.cwd()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(spec: DataFile, dest: Path) -> None:
+    """Download to a temporary file beside dest, check the sha256, then rename into place."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{spec.name}.")
+    os.close(fd)
+    try:
+        with urllib.request.urlopen(spec.url, timeout=30) as response, open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+        got = sha256_of(Path(tmp))
+        if got != spec.sha256:
+            raise ValueError(f"{spec.name} downloaded from {spec.url} has sha256 {got}, expected {spec.sha256}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def data_path(name: str) -> Path:
+    """Path of a course data file (names.txt or shakespeare.txt), fetching it if needed."""
+    if name not in FILES:
+        raise KeyError(f"unknown data file {name!r}; known: {sorted(FILES)}")
+    spec = FILES[name]
+    dest = project_root() / name
+    if dest.exists():
+        return dest
+    tried = [f"{dest} (not there)"]
+    folder = os.environ.get("MINITORCHNN_DATA")
+    if folder:
+        source = Path(folder).expanduser() / name
+        if source.exists():
+            got = sha256_of(source)
+            if got != spec.sha256:
+                raise ValueError(f"{source} has sha256 {got}, expected {spec.sha256}: it is not the course's {name}")
+            shutil.copyfile(source, dest)
+            return dest
+        tried.append(f"{source} (MINITORCHNN_DATA; not there)")
+    else:
+        tried.append("MINITORCHNN_DATA (not set)")
+    try:
+        _download(spec, dest)
+        return dest
+    except Exception as err:  # network down, proxy, wrong bytes: all end in the same advice
+        tried.append(f"{spec.url} ({type(err).__name__}: {err})")
+    raise FileNotFoundError(
+        f"Could not find {name}. Tried:\n  " + "\n  ".join(tried) + "\n"
+        f"Get it by downloading {spec.url} to {dest}, or set MINITORCHNN_DATA to a folder that has {name}."
+    )
+
+
+def load_words(path: str | Path | None = None) -> list[str]:
+    """The names of names.txt (or of another one-word-per-line file), lower-case, blank lines dropped."""
+    path = Path(path) if path is not None else data_path("names.txt")
+    return [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+class CharVocab:
+    """Characters <-> integer ids. For names, '.' (start and end of a word) is id 0."""
+
+    def __init__(self, chars: list[str]) -> None:
+        if len(set(chars)) != len(chars):
+            raise ValueError("CharVocab got repeated characters")
+        self.itos = list(chars)
+        self.stoi = {ch: i for i, ch in enumerate(self.itos)}
+
+    @classmethod
+    def from_words(cls, words: list[str], boundary: str = ".") -> CharVocab:
+        return cls([boundary] + sorted(set("".join(words)) - {boundary}))
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self.stoi[ch] for ch in text]
+        except KeyError as err:
+            raise KeyError(f"character {err.args[0]!r} is not in the vocabulary of {len(self)} characters") from None
+
+    def decode(self, ids) -> str:
+        if isinstance(ids, Tensor):
+            ids = ids.tolist()
+        return "".join(self.itos[i] for i in ids)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharVocab) and self.itos == other.itos
+
+    def __repr__(self) -> str:
+        return f"CharVocab({len(self)} chars: {''.join(self.itos)!r})"
+
+
+def build_contexts(words: list[str], vocab: CharVocab, block_size: int) -> tuple[Tensor, Tensor]:
+    """Every (context, next char) pair of the words: X (N, block_size) long, Y (N,) long.
+
+    A context starts as block_size '.' and slides one character at a time; each word ends with '.'.
+    """
+    X, Y = [], []
+    for w in words:
+        context = [0] * block_size
+        for ch in w + ".":
+            ix = vocab.stoi[ch]
+            X.append(context)
+            Y.append(ix)
+            context = context[1:] + [ix]
+    return torch.tensor(X, dtype=torch.long).reshape(-1, block_size), torch.tensor(Y, dtype=torch.long)
+
+
+class NamesDataset(dict):
+    """{"train": (X, Y), "val": (X, Y), "test": (X, Y)} with the vocab and the shuffled words attached."""
+
+    def __init__(self, splits: dict, vocab: CharVocab, block_size: int, words: list[str]) -> None:
+        super().__init__(splits)
+        self.vocab, self.block_size, self.words = vocab, block_size, words
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v[1]):,}" for k, v in self.items())
+        return f"NamesDataset(block_size={self.block_size}, vocab_size={len(self.vocab)}, {sizes})"
+
+
+def names_dataset(block_size: int = 8, seed: int = 42, words: list[str] | None = None,
+                  splits: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> NamesDataset:
+    """Train/val/test contexts as the lectures build them: random.seed(seed), shuffle the words, 80/10/10."""
+    if len(splits) != 3 or not math.isclose(sum(splits), 1.0) or min(splits) < 0:
+        raise ValueError(f"splits (train, val, test) must be three fractions that add up to 1, got {splits}")
+    words = list(load_words() if words is None else words)
+    if not words:
+        raise ValueError("names_dataset got an empty word list")
+    vocab = CharVocab.from_words(words)
+    random.seed(seed)
+    random.shuffle(words)
+    n1 = int(splits[0] * len(words))
+    n2 = int((splits[0] + splits[1]) * len(words))
+    parts = {"train": words[:n1], "val": words[n1:n2], "test": words[n2:]}
+    return NamesDataset({k: build_contexts(v, vocab, block_size) for k, v in parts.items()}, vocab, block_size, words)
+
+
+class TextDataset:
+    """A character-level corpus: 1-D long tensors train (first 90%) and val, and random batches of them."""
+
+    def __init__(self, text: str, train_fraction: float = 0.9) -> None:
+        self.vocab = CharVocab.from_text(text)
+        data = torch.tensor(self.vocab.encode(text), dtype=torch.long)
+        n = int(train_fraction * len(data))
+        self.train, self.val = data[:n], data[n:]
+        self._on_device: dict[tuple[str, str], Tensor] = {}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.vocab.decode(ids)
+
+    def get_batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+        """x (batch_size, block_size) and y, the same windows shifted by one character."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        key = (split, str(device))
+        if key not in self._on_device:  # copy each split to a device once, not every batch
+            self._on_device[key] = getattr(self, split).to(device)
+        data = self._on_device[key]
+        if len(data) <= block_size:
+            raise ValueError(f"the {split} split has {len(data)} tokens, too few for block_size={block_size}")
+        ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator,
+                           device=generator.device if generator is not None else "cpu")
+        offsets = ix[:, None] + torch.arange(block_size + 1)  # (B, T + 1)
+        window = data[offsets.to(data.device)]
+        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
+
+    def __repr__(self) -> str:
+        return f"TextDataset(vocab_size={self.vocab_size}, train={len(self.train):,}, val={len(self.val):,})"
+
+
+def shakespeare_dataset() -> TextDataset:
+    """Tiny Shakespeare: 65 characters, 1,003,854 training and 111,540 validation tokens."""
+    return TextDataset(data_path("shakespeare.txt").read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    for name in FILES:
+        try:
+            print(f"{name}: {data_path(name)}")
+        except (FileNotFoundError, ValueError) as err:
+            print(err, file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

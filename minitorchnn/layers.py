@@ -1,0 +1,188 @@
+"""The makemore layers, hand-written on raw tensors: Linear, Embedding, norms, flattening, activations."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .module import Module
+
+
+class Linear(Module):
+    """y = x @ weight + bias, for x of shape (..., in_features) -> (..., out_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        self.in_features, self.out_features = in_features, out_features
+        # divide by sqrt(fan_in) so the output starts with roughly unit variance
+        self.weight = (torch.randn(in_features, out_features) / in_features**0.5).requires_grad_()
+        self.bias = torch.zeros(out_features, requires_grad=True) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear({self.in_features}→{self.out_features}) expected last dim {self.in_features}, "
+                f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
+            )
+        out = x @ self.weight  # (..., out_features)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of shape (...) -> vectors of shape (..., embedding_dim)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = torch.randn(num_embeddings, embedding_dim, requires_grad=True)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+            raise TypeError(f"{self!r} expected integer indices, got dtype {idx.dtype}")
+        if idx.device.type == "cpu":
+            # a negative index would silently wrap around, so check both ends (cheap on the CPU)
+            lo, hi = torch.aminmax(idx) if idx.numel() else (0, 0)
+            if lo < 0 or hi >= self.num_embeddings:
+                bad = idx[(idx < 0) | (idx >= self.num_embeddings)][0].item()
+                raise IndexError(f"{self!r} got index {bad}, expected indices in [0, {self.num_embeddings})")
+        else:
+            # on a GPU a host-side check would stall the pipeline: assert on the device instead
+            torch._assert_async(((idx >= 0) & (idx < self.num_embeddings)).all(), "Embedding index out of range")
+        return self.weight[idx]  # (..., embedding_dim)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+def _check_channels(layer: Module, x: Tensor, num_features: int) -> None:
+    if x.shape[-1] != num_features:
+        raise ValueError(
+            f"{layer!r} expected {num_features} channels in the last dim, got {x.shape[-1]} "
+            f"(input shape {tuple(x.shape)})"
+        )
+
+
+class BatchNorm1d(Module):
+    """Normalise each channel over the batch: (B, C) over dim 0, (B, T, C) over dims (0, 1).
+
+    Channels are last, as in the lectures (torch.nn.BatchNorm1d wants (B, C, T) instead).
+    Training normalises with the biased batch variance and tracks the unbiased one in
+    running_var, exactly as torch.nn.BatchNorm1d does; eval mode uses the running statistics.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.gamma = torch.ones(num_features, requires_grad=True)
+        self.beta = torch.zeros(num_features, requires_grad=True)
+        self.running_mean = torch.zeros(num_features)
+        self.running_var = torch.ones(num_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{self!r} expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {tuple(x.shape)}")
+        _check_channels(self, x, self.num_features)
+        # the makemore part 5 fix: a 3-D input is normalised over batch AND time, not just batch
+        dims = (0,) if x.ndim == 2 else (0, 1)
+        if self.training:
+            n = x.numel() // self.num_features  # values per channel
+            if n < 2:
+                raise ValueError(f"{self!r} needs more than 1 value per channel in training, got shape {tuple(x.shape)}")
+            var, mean = torch.var_mean(x, dim=dims, correction=0)  # (C,), biased: used to normalise
+            with torch.no_grad():
+                # the running variance is unbiased (Bessel: n / (n - 1)), as torch.nn.BatchNorm1d keeps it
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        x_hat = (x - mean) * torch.rsqrt(var + self.eps)
+        return self.gamma * x_hat + self.beta
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class LayerNorm1d(Module):
+    """Normalise each position over its channels: (..., C) -> (..., C), as torch.nn.LayerNorm(C)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        self.num_features, self.eps = num_features, eps
+        self.gamma = torch.ones(num_features, requires_grad=True)
+        self.beta = torch.zeros(num_features, requires_grad=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_channels(self, x, self.num_features)
+        # biased variance and eps inside the square root, as torch.nn.LayerNorm
+        var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+        return self.gamma * (x - mean) * torch.rsqrt(var + self.eps) + self.beta
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+
+class FlattenConsecutive(Module):
+    """Concatenate n consecutive time steps: (B, T, C) -> (B, T // n, C * n); (B, C * n) when T == n."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"{self!r} expected a 3-D (B, T, C) input, got shape {tuple(x.shape)}")
+        B, T, C = x.shape
+        if T % self.n != 0:
+            raise ValueError(f"{self!r}: n={self.n} does not divide the time dimension T={T}")
+        x = x.reshape(B, T // self.n, C * self.n)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)  # only the time axis: a batch of one must stay a batch
+        return x
+
+    def extra_repr(self) -> str:
+        return str(self.n)
+
+
+class Flatten(Module):
+    """Concatenate everything after the batch dim: (B, T, C) -> (B, T * C)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], -1)
+
+
+class Tanh(Module):
+    """Elementwise tanh, any shape."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(x)
+
+
+class ReLU(Module):
+    """Elementwise max(x, 0), any shape."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(x)
+
+
+class Sequential(Module):
+    """Apply layers one after another; parameters() lists those of every layer, in order."""
+
+    def __init__(self, layers: list[Module]) -> None:
+        self.layers = list(layers)
+
+    def named_children(self):
+        # name sub-layers by position, as torch.nn.Sequential does ("0.weight", "1.gamma", ...)
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)

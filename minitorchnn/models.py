@@ -1,0 +1,58 @@
+"""The named models of the course, built from minitorchnn layers."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .layers import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
+
+
+def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
+        batchnorm: bool = False) -> Sequential:
+    """The Bengio-style MLP of the lectures: (B, block_size) ids -> (B, vocab_size) logits.
+
+    11,897 parameters at the defaults; 12,097 with batchnorm (the hidden Linear loses its bias,
+    BatchNorm1d's beta takes its place).
+    """
+    layers = [
+        Embedding(vocab_size, n_embd),
+        FlattenConsecutive(block_size),  # (B, T, C) -> (B, T * C)
+        Linear(block_size * n_embd, n_hidden, bias=not batchnorm),
+        *([BatchNorm1d(n_hidden)] if batchnorm else []),
+        Tanh(),
+        Linear(n_hidden, vocab_size),
+    ]
+    model = Sequential(layers)
+    with torch.no_grad():
+        layers[2].weight *= 5 / 3  # kaiming gain for tanh: keeps activations out of saturation
+        layers[-1].weight *= 0.1  # a near-uniform first guess: start at loss ~ log(27), not far above
+    return model
+
+
+def wavenet(vocab_size: int = 27, block_size: int = 8, n_embd: int = 24, n_hidden: int = 128) -> Sequential:
+    """The lecture's hierarchical WaveNet: fuse 2 consecutive positions per level, log2(block_size) levels.
+
+    76,579 parameters at the defaults. Shapes for a batch of 4 at block_size 8:
+    (4, 8) -> Embedding (4, 8, 24) -> (4, 4, 48) -> (4, 4, 128) -> (4, 2, 256) -> (4, 2, 128)
+    -> (4, 256) -> (4, 128) -> (4, 27).
+    """
+    levels = round(math.log2(block_size))
+    if block_size < 2 or 2**levels != block_size:
+        raise ValueError(f"wavenet needs block_size to be a power of 2 (2, 4, 8, 16, ...), got {block_size}")
+    layers = [Embedding(vocab_size, n_embd)]
+    width = n_embd
+    for _ in range(levels):
+        layers += [FlattenConsecutive(2), Linear(2 * width, n_hidden, bias=False), BatchNorm1d(n_hidden), Tanh()]
+        width = n_hidden
+    layers.append(Linear(n_hidden, vocab_size))
+    with torch.no_grad():
+        layers[-1].weight *= 0.1
+    return Sequential(layers)
+
+
+MODELS = {
+    "mlp": lambda block_size: mlp(block_size=block_size),
+    "mlp-bn": lambda block_size: mlp(block_size=block_size, batchnorm=True),
+    "wavenet": lambda block_size: wavenet(block_size=block_size),
+}

@@ -1,0 +1,134 @@
+"""A tiny Module base: finds parameters, buffers and sub-layers among an object's attributes.
+
+A parameter is any tensor attribute with ``requires_grad=True``; a buffer is any other tensor
+attribute (running statistics, masks). Sub-layers are Module attributes, or lists/tuples of them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+
+class Module:
+    """Base class of every minitorchnn layer: parameters, train/eval, to(device), state_dict, repr."""
+
+    training: bool = True
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- finding what the layer holds -------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-layers, in the order they were assigned."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def children(self) -> list[Module]:
+        return [child for _, child in self.named_children()]
+
+    def modules(self) -> Iterator[Module]:
+        """This layer and every layer below it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                yield prefix + name, value
+        for name, child in self.named_children():
+            yield from child._named_tensors(f"{prefix}{name}.")
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        return ((n, t) for n, t in self._named_tensors() if t.requires_grad)
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        return ((n, t) for n, t in self._named_tensors() if not t.requires_grad)
+
+    def parameters(self) -> list[Tensor]:
+        """Every trainable tensor of this layer and its sub-layers, in a fixed order."""
+        return [t for _, t in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # --- modes and devices ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Switch this layer and all sub-layers to training mode (eval() when mode is False)."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Module:
+        """Move every tensor (in place on this object) to a device and/or floating dtype."""
+        for m in self.modules():
+            for name, value in list(vars(m).items()):
+                if isinstance(value, Tensor):
+                    setattr(m, name, _moved(value, device, dtype))
+        return self
+
+    def double(self) -> Module:
+        return self.to(dtype=torch.float64)
+
+    # --- saving and loading -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Tensor]:
+        """Name -> tensor (detached, not copied) for every parameter and buffer."""
+        return {name: t.detach() for name, t in self._named_tensors()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Copy tensors in by name; any missing, unexpected or mis-shaped entry is an error, and
+        nothing is changed unless every entry fits."""
+        own = dict(self._named_tensors())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        for name, t in own.items():
+            if tuple(state[name].shape) != tuple(t.shape):
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: '{name}' expected shape {tuple(t.shape)}, "
+                    f"got {tuple(state[name].shape)}"
+                )
+        with torch.no_grad():
+            for name, t in own.items():
+                t.copy_(state[name])
+
+    # --- printing ---------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown inside the parentheses of repr(); layers override this."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in children:
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _moved(t: Tensor, device, dtype) -> Tensor:
+    """t on the new device/dtype; a parameter stays a leaf that requires grad."""
+    target_dtype = dtype if (dtype is not None and t.is_floating_point()) else t.dtype
+    moved = t.detach().to(device=device, dtype=target_dtype)
+    if moved.data_ptr() == t.data_ptr() and moved.device == t.device and moved.dtype == t.dtype:
+        return t  # nothing changed: keep the very same tensor so optimisers still hold it
+    return moved.requires_grad_(t.requires_grad)
