@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .backprop import BatchNormFunction, LayerNormFunction
 from .module import Module
 
 
@@ -22,10 +23,11 @@ class Linear(Module):
                 f"Linear({self.in_features}→{self.out_features}) expected last dim {self.in_features}, "
                 f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
             )
-        out = x @ self.weight  # (..., out_features)
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        if self.bias is None:
+            return x @ self.weight  # (..., out_features)
+        if x.ndim == 2:
+            return torch.addmm(self.bias, x, self.weight)  # bias + x @ weight in one kernel
+        return x @ self.weight + self.bias
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -43,7 +45,7 @@ class Embedding(Module):
             raise TypeError(f"{self!r} expected integer indices, got dtype {idx.dtype}")
         if idx.device.type == "cpu":
             # a negative index would silently wrap around, so check both ends (cheap on the CPU)
-            lo, hi = torch.aminmax(idx) if idx.numel() else (0, 0)
+            lo, hi = (t.item() for t in torch.aminmax(idx)) if idx.numel() else (0, 0)
             if lo < 0 or hi >= self.num_embeddings:
                 bad = idx[(idx < 0) | (idx >= self.num_embeddings)][0].item()
                 raise IndexError(f"{self!r} got index {bad}, expected indices in [0, {self.num_embeddings})")
@@ -83,21 +85,18 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"{self!r} expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {tuple(x.shape)}")
         _check_channels(self, x, self.num_features)
-        # the makemore part 5 fix: a 3-D input is normalised over batch AND time, not just batch
-        dims = (0,) if x.ndim == 2 else (0, 1)
-        if self.training:
-            n = x.numel() // self.num_features  # values per channel
-            if n < 2:
-                raise ValueError(f"{self!r} needs more than 1 value per channel in training, got shape {tuple(x.shape)}")
-            var, mean = torch.var_mean(x, dim=dims, correction=0)  # (C,), biased: used to normalise
-            with torch.no_grad():
-                # the running variance is unbiased (Bessel: n / (n - 1)), as torch.nn.BatchNorm1d keeps it
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * (n / (n - 1)), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        x_hat = (x - mean) * torch.rsqrt(var + self.eps)
-        return self.gamma * x_hat + self.beta
+        if not self.training:
+            scale = self.gamma * torch.rsqrt(self.running_var + self.eps)  # (C,)
+            return (x - self.running_mean) * scale + self.beta
+        # the makemore part 5 fix: a 3-D input is normalised over batch AND time, not just batch,
+        # so view (B, T, C) as (B * T, C) rows and normalise over all of them
+        rows = x.reshape(-1, self.num_features)  # (N, C)
+        n = rows.shape[0]
+        if n < 2:
+            raise ValueError(f"{self!r} needs more than 1 value per channel in training, got shape {tuple(x.shape)}")
+        out = BatchNormFunction.apply(rows, self.gamma, self.beta, self.eps,
+                                      self.running_mean, self.running_var, self.momentum)
+        return out.view_as(x)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -113,9 +112,8 @@ class LayerNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(self, x, self.num_features)
-        # biased variance and eps inside the square root, as torch.nn.LayerNorm
-        var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
-        return self.gamma * (x - mean) * torch.rsqrt(var + self.eps) + self.beta
+        # biased variance and eps inside the square root, as torch.nn.LayerNorm (backprop.py has the maths)
+        return LayerNormFunction.apply(x, self.gamma, self.beta, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"

@@ -1,8 +1,10 @@
-"""Cross entropy written out with a stable log-sum-exp."""
+"""Cross entropy of logits against integer targets (the maths is in backprop.py)."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .backprop import CrossEntropyFunction
 
 
 def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -17,15 +19,13 @@ def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     if targets.dtype != torch.int64:
         raise TypeError(f"cross_entropy expected int64 (long) targets, got {targets.dtype}")
     V = logits.shape[-1]
-    logits = logits.reshape(-1, V)  # (N, V)
-    targets = targets.reshape(-1, 1)  # (N, 1)
-    # exp() of a logit of 100 overflows float32; subtracting the row max first keeps every exp() <= 1,
-    # and log-sum-exp(x) = m + log(sum(exp(x - m))) for any m. The max is a constant for the gradient.
-    m = logits.detach().amax(dim=1, keepdim=True)  # (N, 1)
-    log_sum_exp = m + (logits - m).exp().sum(dim=1, keepdim=True).log()  # (N, 1)
-    if targets.device.type == "cpu":
-        lo, hi = torch.aminmax(targets) if targets.numel() else (0, 0)
-        if lo < 0 or hi >= V:
-            raise IndexError(f"cross_entropy got a target of {int(lo) if lo < 0 else int(hi)}, expected classes in [0, {V})")
-    target_logit = logits.gather(1, targets)  # (N, 1)
-    return (log_sum_exp - target_logit).mean()
+    logits, targets = logits.reshape(-1, V), targets.reshape(-1)  # (N, V), (N,)
+    try:
+        # the stable log-sum-exp and the gradient softmax - one_hot are written out in backprop.py
+        return CrossEntropyFunction.apply(logits, targets)
+    except RuntimeError as err:
+        # on the CPU, gather() refuses a target outside [0, V) (negative ones too); say it plainly
+        if "out of bounds" not in str(err):
+            raise
+        bad = targets[(targets < 0) | (targets >= V)][0].item()
+        raise IndexError(f"cross_entropy got a target of {bad}, expected classes in [0, {V})") from None

