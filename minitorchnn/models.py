@@ -51,6 +51,8 @@ def wavenet(vocab_size: int = 27, block_size: int = 8, n_embd: int = 24, n_hidde
     return Sequential(layers)
 
 
+DEFAULT_BLOCK_SIZE = {"mlp": 3, "mlp-bn": 3, "wavenet": 8}
+
 MODELS = {
     "mlp": lambda block_size: mlp(block_size=block_size),
     "mlp-bn": lambda block_size: mlp(block_size=block_size, batchnorm=True),

@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+import minitorchnn as mtn
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-3), (0.0, 1e-2)])
+def test_sgd_matches_torch_optim_sgd_over_several_steps(momentum, weight_decay):
+    w0 = torch.randn(5, 3)
+    ours_w = w0.clone().requires_grad_()
+    theirs_w = w0.clone().requires_grad_()
+    ours = mtn.SGD([ours_w], lr=0.05, momentum=momentum, weight_decay=weight_decay)
+    theirs = torch.optim.SGD([theirs_w], lr=0.05, momentum=momentum, weight_decay=weight_decay)
+    for step in range(6):
+        x = torch.randn(4, 5)
+        for w, opt in ((ours_w, ours), (theirs_w, theirs)):
+            opt.zero_grad()
+            (x @ w).tanh().square().sum().backward()
+            opt.step()
+        torch.testing.assert_close(ours_w, theirs_w, rtol=1e-6, atol=1e-7)
+
+
+def test_sgd_lr_is_a_plain_attribute_and_zero_grad_clears():
+    w = torch.ones(3, requires_grad=True)
+    opt = mtn.SGD([w], lr=0.1)
+    w.sum().backward()
+    opt.lr = 0.5  # schedules just assign it
+    opt.step()
+    torch.testing.assert_close(w.detach(), torch.full((3,), 0.5))
+    opt.zero_grad()
+    assert w.grad is None
+    opt.step()  # a parameter without a gradient is left alone
+    torch.testing.assert_close(w.detach(), torch.full((3,), 0.5))
+
+
+def test_sgd_state_round_trip_keeps_momentum():
+    w = torch.ones(3, requires_grad=True)
+    opt = mtn.SGD([w], lr=0.1, momentum=0.9)
+    w.sum().backward()
+    opt.step()
+    state = opt.state_dict()
+    other = mtn.SGD([torch.ones(3, requires_grad=True)], lr=1.0)
+    other.load_state_dict(state)
+    assert other.lr == 0.1 and other.momentum == 0.9
+    torch.testing.assert_close(other.velocity[0], torch.ones(3))
+
+
+def test_sgd_errors():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        mtn.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="expected lr, momentum, weight_decay >= 0, got -1"):
+        mtn.SGD([torch.ones(1, requires_grad=True)], lr=-1)
+
+
+def test_step_decay_is_the_lectures_schedule():
+    schedule = mtn.StepDecay(200_000)
+    assert schedule(0) == 0.1 and schedule(149_999) == 0.1
+    assert schedule(150_000) == 0.01 and schedule(199_999) == 0.01
+
+
+def test_exponential_decay_is_the_seed_notebooks_schedule():
+    schedule = mtn.ExponentialDecay(0.01)
+    assert schedule(0) == 0.01 and schedule(199) == 0.01
+    assert schedule(200) == pytest.approx(0.0095) and schedule(1000) == pytest.approx(0.01 * 0.95**5)
+    assert mtn.Constant(0.3)(12345) == 0.3
