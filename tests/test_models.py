@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+import minitorchnn as mtn
+
+
+def test_parameter_counts_match_the_lectures():
+    assert mtn.mlp(block_size=3).num_parameters() == 11_897
+    assert mtn.mlp(block_size=3, batchnorm=True).num_parameters() == 12_097
+    assert mtn.wavenet().num_parameters() == 76_579
+
+
+def test_wavenet_shapes_at_block_8_and_a_4_level_block_16():
+    for block_size in (8, 16):
+        model = mtn.wavenet(block_size=block_size)
+        assert model(torch.randint(0, 27, (4, block_size))).shape == (4, 27)
+        model.eval()  # sampling one name at a time: a batch of one, with the running statistics
+        assert model(torch.zeros(1, block_size, dtype=torch.long)).shape == (1, 27)
+
+
+def test_wavenet_walkthrough_shapes():
+    shapes = []
+    x = torch.randint(0, 27, (4, 8))
+    for layer in mtn.wavenet():
+        x = layer(x)
+        shapes.append(tuple(x.shape))
+    assert shapes[0] == (4, 8, 24) and shapes[1] == (4, 4, 48) and shapes[2] == (4, 4, 128)
+    assert shapes[5] == (4, 2, 256) and shapes[9] == (4, 256) and shapes[-1] == (4, 27)
+
+
+def test_wavenet_block_size_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="power of 2 .*got 6"):
+        mtn.wavenet(block_size=6)
+
+
+def test_initial_loss_is_near_uniform():
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 27, (512, 3)), torch.randint(0, 27, (512,))
+    for model in (mtn.mlp(), mtn.mlp(batchnorm=True)):
+        assert abs(mtn.cross_entropy(model(x), y).item() - torch.log(torch.tensor(27.0)).item()) < 0.1
+
+
+def test_models_registry_builds_every_model():
+    for name, build in mtn.MODELS.items():
+        block_size = 8 if name == "wavenet" else 3
+        assert build(block_size)(torch.zeros(2, block_size, dtype=torch.long)).shape == (2, 27)

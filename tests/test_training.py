@@ -1,0 +1,202 @@
+import re
+
+import pytest
+import torch
+
+import minitorchnn as mtn
+from minitorchnn import training
+from minitorchnn.module import Module
+
+
+def registered(model=None, block_size=3, vocab=None, **kw):
+    """A registered model on the CPU; the default MLP is built from seed 0."""
+    if model is None:
+        torch.manual_seed(0)
+        model = mtn.mlp(block_size=block_size or 3)
+    return mtn.RegisterModel(model, "mlp", "v1", device="cpu", vocab=vocab, block_size=block_size, **kw)
+
+
+def seeded_bn_mlp(seed=0):
+    torch.manual_seed(seed)
+    return mtn.mlp(batchnorm=True)
+
+
+def test_registration_prints_parameter_count_and_configuration(capsys):
+    registered()
+    out = capsys.readouterr().out
+    assert out.startswith("Model registered with 11897 Parameters\n")
+    assert "Model name    : mlp" in out and "Device        : cpu" in out and "0x" not in out
+
+
+def test_summary_lists_output_shapes_and_parameter_counts(capsys):
+    reg = registered(mtn.wavenet(), block_size=8, verbose=False)
+    text = reg.summary()
+    assert text == capsys.readouterr().out.rstrip("\n")
+    assert re.search(r"0: Embedding\(27, 24\)\s+\(4, 8, 24\)\s+648", text)
+    assert re.search(r"1: FlattenConsecutive\(2\)\s+\(4, 4, 48\)\s+0", text)
+    assert re.search(r"9: FlattenConsecutive\(2\)\s+\(4, 256\)", text)
+    assert re.search(r"13: Linear\(in_features=128, out_features=27, bias=True\)\s+\(4, 27\)\s+3,483", text)
+    assert re.search(r"Total\s+76,579", text)
+
+
+def test_summary_dry_run_leaves_batchnorm_statistics_alone():
+    reg = registered(mtn.mlp(batchnorm=True), verbose=False)
+    bn = reg.model[3]
+    reg.summary(torch.randint(0, 27, (10, 3)))
+    assert torch.equal(bn.running_mean, torch.zeros(200)) and reg.model.training
+
+
+def test_same_seed_gives_identical_loss_history(names3):
+    runs = []
+    for _ in range(2):
+        reg = registered(seeded_bn_mlp(), verbose=False)
+        runs.append(reg.train(*names3["train"], steps=300, seed=7, progress=False)["loss"])
+    assert len(runs[0]) == 300 and runs[0] == runs[1]
+    other = registered(seeded_bn_mlp(), verbose=False).train(*names3["train"], steps=300, seed=8, progress=False)
+    assert other["loss"] != runs[0]
+
+
+def test_mlp_reaches_val_loss_below_2_3(names3):
+    reg = registered(verbose=False)
+    run = reg.train(*names3["train"], steps=6000, lr=0.1, schedule="step", seed=0, progress=False)
+    assert run["lr"][0] == 0.1 and run["lr"][-1] == pytest.approx(0.01)
+    val = reg.evaluate(*names3["val"])
+    assert val < 2.3, f"val loss {val:.4f} after 6000 steps"
+    assert reg.history["loss"] == run["loss"]
+
+
+def test_evaluate_uses_eval_mode_and_restores_the_mode(names3):
+    reg = registered(mtn.mlp(batchnorm=True), verbose=False)
+    reg.train(*names3["train"], steps=50, seed=0, progress=False)
+    bn = reg.model[3]
+    mean = bn.running_mean.clone()
+    X, Y = names3["val"]
+    loss = reg.evaluate(X, Y, batch_size=5000)  # chunks of 5000 give the same mean as one pass
+    reg.model.eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(reg.model(X), Y).item()
+    reg.model.train()
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert torch.equal(bn.running_mean, mean) and reg.model.training
+
+
+def test_split_losses_table(names3):
+    reg = registered(verbose=False)
+    table = reg.split_losses(names3)
+    assert set(table.rows[0]) == {"model", "version", "train", "val", "test"}
+    assert abs(table["val"] - 3.2958) < 0.05  # an untrained model guesses near uniformly: log(27)
+    both = table + table
+    assert len(both.rows) == 2 and both.to_markdown().count("\n") == 3
+    assert repr(both).splitlines()[0].split() == ["model", "version", "train", "val", "test"]
+
+
+class Exploding(Module):
+    """Logits that turn to NaN from the 8th call on: stands in for a learning rate that is too high."""
+
+    def __init__(self):
+        self.inner = mtn.mlp()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.inner(x)
+        return out * float("nan") if self.calls > 7 else out
+
+
+def test_non_finite_loss_stops_training_naming_step_and_lr(names3):
+    reg = registered(Exploding(), verbose=False)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at step 7 \(lr=0.05\)"):
+        reg.train(*names3["train"], steps=500, lr=0.05, progress=False, check_every=20)
+    assert reg.model.calls == 20  # stopped at the first check, not after 500 steps
+    assert len(reg.history["loss"]) == 8  # the history keeps the steps up to the bad one
+
+
+def test_sample_names_are_deterministic_with_a_seed(names3):
+    reg = registered(vocab=names3.vocab, verbose=False)
+    reg.train(*names3["train"], steps=300, seed=0, progress=False)
+    a, b = reg.sample(12, seed=3), reg.sample(12, seed=3)
+    assert a == b and len(a) == 12
+    assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz") for name in a)
+    assert reg.model.training
+    with pytest.raises(ValueError, match="sample\\(\\) needs a vocab and a block_size"):
+        registered(verbose=False, block_size=None).sample(3)
+
+
+def test_plot_losses_averages_over_windows(names3):
+    reg = registered(verbose=False)
+    with pytest.raises(ValueError, match="nothing to plot yet"):
+        reg.plot_losses()
+    reg.train(*names3["train"], steps=1050, seed=0, progress=False)
+    ax = reg.plot_losses(window=100)
+    (line,) = ax.get_lines()
+    y = line.get_ydata()
+    assert len(y) == 10  # the last 50 steps do not fill a window and are left out
+    assert float(y[0]) == pytest.approx(sum(reg.history["loss"][:100]) / 100, rel=1e-5)
+
+
+def test_checkpoint_round_trip(names3, tmp_path):
+    reg = registered(mtn.mlp(batchnorm=True), vocab=names3.vocab, verbose=False)
+    reg.train(*names3["train"], steps=200, momentum=0.9, seed=0, progress=False)
+    path = reg.save(tmp_path / "ckpt" / "mlp.pt")
+    assert path.exists() and list(path.parent.iterdir()) == [path]
+    fresh = registered(mtn.mlp(batchnorm=True), verbose=False)
+    fresh.load(path)
+    X = names3["val"][0][:100]
+    reg.model.eval(), fresh.model.eval()
+    torch.testing.assert_close(fresh.model(X), reg.model(X), rtol=0, atol=0)
+    assert fresh.history == reg.history and fresh.vocab == names3.vocab and fresh.block_size == 3
+    torch.testing.assert_close(fresh.optimizer.velocity[0], reg.optimizer.velocity[0], rtol=0, atol=0)
+    # training goes on identically from the checkpoint
+    reg.model.train(), fresh.model.train()
+    a = reg.train(*names3["train"], steps=20, momentum=0.9, seed=1, progress=False)["loss"]
+    b = fresh.train(*names3["train"], steps=20, momentum=0.9, seed=1, progress=False)["loss"]
+    assert a == b
+
+
+def test_checkpoint_of_another_architecture_is_refused_and_changes_nothing(tmp_path):
+    path = registered(mtn.mlp(block_size=3), verbose=False).save(tmp_path / "mlp3.pt")
+    other = registered(mtn.mlp(block_size=8), block_size=8, verbose=False)
+    before = {k: v.clone() for k, v in other.model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"different architecture .*first difference: checkpoint has \('2.weight', \(30, 200\)\), this model has \('2.weight', \(80, 200\)\)"):
+        other.load(path)
+    assert all(torch.equal(v, before[k]) for k, v in other.model.state_dict().items())
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    reg = registered(verbose=False)
+    path = reg.save(tmp_path / "mlp.pt")
+    good = path.read_bytes()
+
+    def crash(obj, f):
+        with open(f, "wb") as handle:
+            handle.write(b"half a checkp")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        reg.save(path)
+    assert path.read_bytes() == good and list(tmp_path.iterdir()) == [path]
+
+
+def test_device_defaults_to_cuda_when_present_else_cpu():
+    reg = mtn.RegisterModel(mtn.mlp(), "mlp", "v1", verbose=False)
+    assert reg.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert all(p.device.type == reg.device.type for p in reg.model.parameters())
+
+
+def test_train_input_errors(names3):
+    reg = registered(verbose=False)
+    X, Y = names3["train"]
+    with pytest.raises(ValueError, match="train got 10 inputs but 9 targets"):
+        reg.train(X[:10], Y[:9], steps=1)
+    with pytest.raises(ValueError, match="schedule must be None, 'step', 'exponential'"):
+        reg.train(X, Y, steps=1, schedule="cosine")
+
+
+def test_progress_bar_is_quiet_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert not training.progress_enabled(None, 100_000)
+    monkeypatch.delenv("CI")
+    monkeypatch.delenv("MINITORCHNN_PROGRESS", raising=False)
+    assert training.progress_enabled(None, 100_000) and not training.progress_enabled(None, 10)
+    assert training.progress_enabled(True, 10)
