@@ -58,3 +58,26 @@ MODELS = {
     "mlp-bn": lambda block_size: mlp(block_size=block_size, batchnorm=True),
     "wavenet": lambda block_size: wavenet(block_size=block_size),
 }
+
+
+def wavenet_every_position(model: Sequential, idx: torch.Tensor) -> torch.Tensor:
+    """Run a hierarchical wavenet() as dilated convolutions over a whole sequence in one pass.
+
+    idx (B, T) -> logits (B, T - block_size + 1, vocab_size): position j holds the prediction for the
+    window idx[:, j : j + block_size], the same as model(window) gives. Level k pairs each position with
+    the one 2**k steps back (a dilated convolution of kernel size 2), so windows that overlap share
+    their work instead of recomputing it. BatchNorm must use its running statistics: call model.eval().
+    """
+    if any(isinstance(layer, BatchNorm1d) and layer.training for layer in model):
+        raise ValueError("wavenet_every_position needs model.eval(): in training mode BatchNorm1d would take "
+                         "statistics over every position, not over the windows the model was trained on")
+    x = model[0](idx)  # (B, T, C)
+    dilation = 1
+    for layer in model.layers[1:-1]:
+        if isinstance(layer, FlattenConsecutive):
+            # each position next to the one `dilation` steps back, older first as FlattenConsecutive does
+            x = torch.cat([x[:, :-dilation], x[:, dilation:]], dim=2)  # (B, T - dilation, 2C)
+            dilation *= 2
+        else:
+            x = layer(x)  # Linear, BatchNorm1d (eval) and Tanh act on every position alike
+    return model[-1](x)  # (B, T - block_size + 1, vocab_size)

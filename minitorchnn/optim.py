@@ -91,3 +91,23 @@ class ExponentialDecay:
 
     def __repr__(self) -> str:
         return f"ExponentialDecay(lr={self.lr}, gamma={self.gamma}, every={self.every})"
+
+
+class WarmupCosine:
+    """Linear warmup from 0 to lr over warmup_steps, then a cosine decay down to min_lr at total_steps."""
+
+    def __init__(self, total_steps: int, lr: float, warmup_steps: int = 0, min_lr: float | None = None) -> None:
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(f"WarmupCosine needs 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        self.total_steps, self.lr, self.warmup_steps = total_steps, lr, warmup_steps
+        self.min_lr = lr / 100 if min_lr is None else min_lr
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - 1 - self.warmup_steps))
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+    def __repr__(self) -> str:
+        return (f"WarmupCosine(total_steps={self.total_steps}, lr={self.lr}, warmup_steps={self.warmup_steps}, "
+                f"min_lr={self.min_lr})")

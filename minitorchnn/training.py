@@ -14,7 +14,7 @@ from .data import CharVocab
 from .layers import Sequential
 from .loss import cross_entropy
 from .module import Module
-from .optim import SGD, Constant, ExponentialDecay, StepDecay
+from .optim import SGD, Constant, ExponentialDecay, StepDecay, WarmupCosine
 
 CHECKPOINT_FORMAT = 1
 
@@ -108,8 +108,8 @@ class RegisterModel:
         return t if t.device == self.device else t.to(self.device)
 
     # --- summary ------------------------------------------------------------------------------
-    def summary(self, x: Tensor | None = None) -> str:
-        """Print (and return) every layer with its output shape from a dry run, its parameters, the total."""
+    def summary(self, x: Tensor | None = None) -> None:
+        """Print every layer with its output shape from a dry run, its parameter count, and the total."""
         if x is None:
             if self.block_size is None:
                 raise ValueError("summary() needs an example input x, or a block_size given to RegisterModel")
@@ -136,9 +136,7 @@ class RegisterModel:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         rule = "-" * len(lines[0])
-        text = "\n".join([lines[0], rule, *lines[1:-1], rule, lines[-1]])
-        print(text)
-        return text
+        print("\n".join([lines[0], rule, *lines[1:-1], rule, lines[-1]]))
 
     # --- training -----------------------------------------------------------------------------
     def _schedule(self, schedule, lr: float, steps: int):
@@ -148,9 +146,11 @@ class RegisterModel:
             return StepDecay(steps, lr=lr, final_lr=lr / 10)
         if schedule == "exponential":
             return ExponentialDecay(lr)
+        if schedule == "cosine":
+            return WarmupCosine(steps, lr)
         if callable(schedule):
             return schedule
-        raise ValueError(f"schedule must be None, 'step', 'exponential' or a function of the step, got {schedule!r}")
+        raise ValueError(f"schedule must be None, 'step', 'exponential', 'cosine' or a function of the step, got {schedule!r}")
 
     def train(self, x: Tensor, y: Tensor, steps: int, batch_size: int = 32, lr: float = 0.1, schedule=None,
               momentum: float = 0.0, weight_decay: float = 0.0, seed: int | None = None,
@@ -158,7 +158,7 @@ class RegisterModel:
         """Train on random minibatches of (x, y) for `steps` SGD steps; returns this run's loss and lr per step.
 
         `schedule` is None (constant lr), 'step' (lr, then lr/10 for the last quarter), 'exponential'
-        (lr * 0.95 ** (step // 200)) or any function step -> lr. With `seed`, the minibatches are drawn
+        (lr * 0.95 ** (step // 200)), 'cosine' (from lr down to lr/100) or any function step -> lr. With `seed`, the minibatches are drawn
         from their own generator, so two runs with the same seed and initial weights are identical.
         """
         if len(x) != len(y):

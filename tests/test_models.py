@@ -44,3 +44,20 @@ def test_models_registry_builds_every_model():
     for name, build in mtn.MODELS.items():
         block_size = 8 if name == "wavenet" else 3
         assert build(block_size)(torch.zeros(2, block_size, dtype=torch.long)).shape == (2, 27)
+
+
+@pytest.mark.parametrize("block_size", [8, 16])
+def test_wavenet_every_position_equals_the_hierarchical_model_on_every_window(block_size):
+    model = mtn.wavenet(block_size=block_size)
+    model(torch.randint(0, 27, (64, block_size)))  # one training step's worth of running statistics
+    model.eval()
+    idx = torch.randint(0, 27, (3, block_size + 9))
+    every = mtn.wavenet_every_position(model, idx)
+    assert every.shape == (3, 10, 27)
+    windows = torch.stack([model(idx[:, j:j + block_size]) for j in range(10)], dim=1)
+    torch.testing.assert_close(every, windows, rtol=1e-5, atol=1e-5)
+
+
+def test_wavenet_every_position_refuses_training_mode():
+    with pytest.raises(ValueError, match=r"needs model.eval\(\)"):
+        mtn.wavenet_every_position(mtn.wavenet(), torch.zeros(2, 8, dtype=torch.long))

@@ -1,0 +1,74 @@
+"""Course tools. `python -m minitorchnn.course student notebooks/ OUTDIR` writes the student versions of
+the graded notebooks: each solution (between nbgrader's `### BEGIN SOLUTION` and `### END SOLUTION`
+markers) becomes `# YOUR CODE HERE` / `raise NotImplementedError()`, and every output is cleared."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every marked solution by a stub at the same indentation."""
+    if source.count(BEGIN) != source.count(END):
+        raise ValueError(f"unbalanced solution markers in cell:\n{source}")
+
+    def stub(match: re.Match) -> str:
+        indent = match.group(1)
+        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError(){match.group(2)}"
+
+    return _SOLUTION.sub(stub, source)
+
+
+def student_notebook(notebook: dict) -> dict:
+    """A copy of the notebook with solutions stubbed and all outputs cleared."""
+    out = json.loads(json.dumps(notebook))
+    for cell in out["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        cell["source"] = strip_solutions(cell_source(cell)).splitlines(keepends=True)
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    return out
+
+
+def write_student_versions(source_dir: Path, out_dir: Path) -> list[Path]:
+    """Write the student version of every notebook in source_dir to out_dir; returns the paths written."""
+    notebooks = sorted(Path(source_dir).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no .ipynb notebooks in {source_dir}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        target = out_dir / path.name
+        target.write_text(json.dumps(student_notebook(notebook), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m minitorchnn.course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    student = sub.add_parser("student", help="write student versions: solutions stubbed, outputs cleared")
+    student.add_argument("source", type=Path, help="folder of graded notebooks (e.g. notebooks/)")
+    student.add_argument("out", type=Path, help="folder to write the student notebooks to")
+    args = parser.parse_args(argv)
+    for path in write_student_versions(args.source, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
