@@ -111,3 +111,71 @@ class WarmupCosine:
     def __repr__(self) -> str:
         return (f"WarmupCosine(total_steps={self.total_steps}, lr={self.lr}, warmup_steps={self.warmup_steps}, "
                 f"min_lr={self.min_lr})")
+
+
+class AdamW:
+    """Adam with decoupled weight decay, written out; the same update as torch.optim.AdamW.
+
+    m and v are running averages of the gradient and of its square; dividing by sqrt(v) gives every
+    parameter its own step size. Weight decay shrinks the weights directly, outside the Adam ratio.
+    """
+
+    def __init__(self, params: list[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("AdamW got an empty parameter list")
+        if lr < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"AdamW expected lr, weight_decay >= 0 and betas in [0, 1), got {lr}, {weight_decay}, {betas}")
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.step_count = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        beta1, beta2 = self.betas
+        bias1 = 1 - beta1**self.step_count  # m and v start at 0: undo that bias early on
+        bias2 = 1 - beta2**self.step_count
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            g = p.grad
+            p.mul_(1 - self.lr * self.weight_decay)  # decoupled weight decay
+            m.lerp_(g, 1 - beta1)  # m = beta1 * m + (1 - beta1) * g
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = beta2 * v + (1 - beta2) * g^2
+            denom = (v.sqrt() / math.sqrt(bias2)).add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / bias1)  # p -= lr * m_hat / (sqrt(v_hat) + eps)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
+                "step_count": self.step_count, "m": [t.clone() for t in self.m], "v": [t.clone() for t in self.v]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state["m"]) != len(self.params):
+            raise ValueError(f"AdamW.load_state_dict: expected {len(self.params)} parameters, got {len(state['m'])}")
+        self.lr, self.betas, self.eps = state["lr"], tuple(state["betas"]), state["eps"]
+        self.weight_decay, self.step_count = state["weight_decay"], state["step_count"]
+        self.m = [t.to(p.device) for t, p in zip(state["m"], self.params)]
+        self.v = [t.to(p.device) for t, p in zip(state["v"], self.params)]
+
+    def __repr__(self) -> str:
+        return f"AdamW(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+
+
+def clip_grad_norm(params: list[Tensor], max_norm: float) -> Tensor:
+    """Scale all gradients down together so their global L2 norm is at most max_norm; returns the norm
+    before clipping. Stays on the device: no host sync."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # 1 when the norm is already small enough
+    for g in grads:
+        g.mul_(scale)
+    return total

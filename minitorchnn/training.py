@@ -10,11 +10,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .data import CharVocab
+from .data import CharVocab, TextDataset
 from .layers import Sequential
 from .loss import cross_entropy
 from .module import Module
-from .optim import SGD, Constant, ExponentialDecay, StepDecay, WarmupCosine
+from .optim import SGD, AdamW, Constant, ExponentialDecay, StepDecay, WarmupCosine, clip_grad_norm
 
 CHECKPOINT_FORMAT = 1
 
@@ -152,24 +152,101 @@ class RegisterModel:
             return schedule
         raise ValueError(f"schedule must be None, 'step', 'exponential', 'cosine' or a function of the step, got {schedule!r}")
 
+    def set_optimizer(self, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
+                      weight_decay: float = 0.0) -> SGD | AdamW:
+        """Use the hand-written SGD or AdamW; the state (momentum, Adam moments) carries over between
+        train() calls as long as the kind of optimiser stays the same."""
+        params = self.model.parameters()
+        if optimizer == "sgd":
+            if not isinstance(self.optimizer, SGD):
+                self.optimizer = SGD(params, lr=lr)
+            self.optimizer.momentum = momentum
+        elif optimizer == "adamw":
+            if not isinstance(self.optimizer, AdamW):
+                self.optimizer = AdamW(params, lr=lr, weight_decay=weight_decay)
+        else:
+            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+        self.optimizer.lr, self.optimizer.weight_decay = lr, weight_decay
+        return self.optimizer
+
     def train(self, x: Tensor, y: Tensor, steps: int, batch_size: int = 32, lr: float = 0.1, schedule=None,
               momentum: float = 0.0, weight_decay: float = 0.0, seed: int | None = None,
-              progress: bool | None = None, log_every: int | None = None, check_every: int = 100) -> dict:
-        """Train on random minibatches of (x, y) for `steps` SGD steps; returns this run's loss and lr per step.
+              progress: bool | None = None, log_every: int | None = None, check_every: int = 100,
+              optimizer: str = "sgd", clip: float | None = None) -> dict:
+        """Train on random minibatches of (x, y) for `steps` steps; returns this run's loss and lr per step.
 
         `schedule` is None (constant lr), 'step' (lr, then lr/10 for the last quarter), 'exponential'
-        (lr * 0.95 ** (step // 200)), 'cosine' (from lr down to lr/100) or any function step -> lr. With `seed`, the minibatches are drawn
-        from their own generator, so two runs with the same seed and initial weights are identical.
+        (lr * 0.95 ** (step // 200)), 'cosine' (from lr down to lr/100) or any function step -> lr.
+        With `seed`, the minibatches are drawn from their own generator, so two runs with the same seed
+        and initial weights are identical.
         """
         if len(x) != len(y):
             raise ValueError(f"train got {len(x)} inputs but {len(y)} targets")
-        if steps < 1 or batch_size < 1:
-            raise ValueError(f"train expected steps >= 1 and batch_size >= 1, got {steps} and {batch_size}")
+        if batch_size < 1:
+            raise ValueError(f"train expected batch_size >= 1, got {batch_size}")
         x, y = self._to_device(x), self._to_device(y)  # the one move of the data
-        schedule = self._schedule(schedule, lr, steps)
-        opt = self.optimizer
-        opt.momentum, opt.weight_decay = momentum, weight_decay
         generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+
+        def next_batch() -> tuple[Tensor, Tensor]:
+            ix = torch.randint(0, len(x), (batch_size,), device=self.device, generator=generator)
+            return x[ix], y[ix]
+
+        return self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip,
+                         progress, log_every, check_every)
+
+    def train_text(self, dataset: TextDataset, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
+                   schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
+                   clip: float | None = 1.0, seed: int | None = None, eval_interval: int | None = None,
+                   eval_iters: int = 50, progress: bool | None = None, check_every: int = 100) -> dict:
+        """Train a sequence model on random windows of a text corpus; every eval_interval steps (and at
+        the end) estimate_loss() is printed and kept in run["eval"] as (step, train, val)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        evals: list[tuple[int, float, float]] = []
+
+        def next_batch() -> tuple[Tensor, Tensor]:
+            return dataset.get_batch("train", batch_size, block_size, generator=generator, device=self.device)
+
+        def evaluate(step: int) -> None:
+            losses = self.estimate_loss(dataset, eval_iters, batch_size, block_size)
+            evals.append((step, losses["train"], losses["val"]))
+            print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
+
+        run = self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip, progress,
+                        None, check_every, on_step=evaluate if eval_interval else None, every=eval_interval)
+        if not evals or evals[-1][0] != steps:
+            evaluate(steps)
+        run["eval"] = evals
+        return run
+
+    def estimate_loss(self, dataset: TextDataset, eval_iters: int, batch_size: int, block_size: int,
+                      seed: int = 1337) -> dict[str, float]:
+        """Mean loss over eval_iters batches of each split, drawn from a fixed seed so that every model
+        is scored on the same batches; eval mode, no gradients, the mode restored."""
+        out = {}
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for split in ("train", "val"):
+                    generator = torch.Generator().manual_seed(seed)
+                    total = torch.zeros((), device=self.device)
+                    for _ in range(eval_iters):
+                        xb, yb = dataset.get_batch(split, batch_size, block_size, generator=generator, device=self.device)
+                        total += cross_entropy(self.model(xb), yb)
+                    out[split] = total.item() / eval_iters
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _run(self, next_batch, steps: int, lr: float, schedule, optimizer: str, momentum: float,
+             weight_decay: float, clip: float | None, progress: bool | None, log_every: int | None,
+             check_every: int, on_step=None, every: int | None = None) -> dict:
+        """The training loop: batch, forward, loss, backward, (clip), lr from the schedule, update."""
+        if steps < 1:
+            raise ValueError(f"train expected steps >= 1, got {steps}")
+        schedule = self._schedule(schedule, lr, steps)
+        opt = self.set_optimizer(optimizer, lr, momentum, weight_decay)
+        params = self.model.parameters()
         # losses stay on the device; reading them back every step would wait for the GPU each time
         losses = torch.empty(steps, device=self.device)
         lrs: list[float] = []
@@ -179,22 +256,27 @@ class RegisterModel:
                    mininterval=1.0, leave=False)
         try:
             for i in range(steps):
-                ix = torch.randint(0, len(x), (batch_size,), device=self.device, generator=generator)
-                loss = cross_entropy(self.model(x[ix]), y[ix])
+                xb, yb = next_batch()
+                loss = cross_entropy(self.model(xb), yb)
                 opt.zero_grad()
                 loss.backward()
+                if clip is not None:
+                    clip_grad_norm(params, clip)
                 opt.lr = schedule(i)
                 opt.step()
                 losses[i] = loss.detach()
                 lrs.append(opt.lr)
                 last = i == steps - 1
-                if (i + 1) % check_every == 0 or last or (log_every and (i + 1) % log_every == 0):
+                logging = bool(log_every) and ((i + 1) % log_every == 0 or last)
+                if (i + 1) % check_every == 0 or last or logging:
                     self._check_finite(losses, checked, i + 1, lrs)
                     checked = i + 1
                     bar.update(checked - bar.n)
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt.lr:g}", refresh=False)
-                    if log_every and ((i + 1) % log_every == 0 or last):
+                    if logging:
                         print(f"step {i + 1:>7}/{steps}: loss {loss.item():.4f}  lr {opt.lr:g}")
+                if on_step is not None and (i + 1) % every == 0:
+                    on_step(i + 1)
         finally:
             bar.close()
         run = {"loss": losses.tolist(), "lr": lrs, "seconds": time.perf_counter() - start_time}
@@ -297,6 +379,7 @@ class RegisterModel:
             "format": CHECKPOINT_FORMAT, "model_name": self.model_name, "model_version": self.model_version,
             "model_repr": repr(self.model), "architecture": self.architecture(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "optimizer_type": type(self.optimizer).__name__,
             "vocab": self.vocab.itos if self.vocab is not None else None, "block_size": self.block_size,
             "history": self.history,
         }
@@ -326,6 +409,8 @@ class RegisterModel:
                 f"{checkpoint['model_version']}) than {self.model_name} {self.model_version}: {detail}"
             )
         self.model.load_state_dict(checkpoint["model"])
+        kind = AdamW if checkpoint["optimizer_type"] == "AdamW" else SGD
+        self.optimizer = kind(self.model.parameters(), lr=0.0)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.history = {k: list(v) for k, v in checkpoint["history"].items()}
         if checkpoint["vocab"] is not None:

@@ -1,0 +1,83 @@
+"""The transformer's layers: Dropout, causal multi-head self-attention, the feed-forward net, Block."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .layers import LayerNorm1d, Linear, ReLU, Sequential
+from .module import Module
+
+
+class Dropout(Module):
+    """Zero each entry with probability p in training (scaling the rest by 1 / (1 - p)); identity in eval."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout expected 0 <= p < 1, got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep / (1.0 - self.p)  # rescale so the expected value is unchanged
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class MultiHeadAttention(Module):
+    """Causal self-attention with n_head heads: (B, T, n_embd) -> (B, T, n_embd), T <= block_size."""
+
+    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0) -> None:
+        if n_embd % n_head != 0:
+            raise ValueError(f"MultiHeadAttention: n_embd={n_embd} is not divisible by n_head={n_head}")
+        self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
+        self.head_size = n_embd // n_head
+        self.qkv = Linear(n_embd, 3 * n_embd)  # queries, keys and values of every head in one matmul
+        self.proj = Linear(n_embd, n_embd)
+        self.attn_dropout, self.resid_dropout = Dropout(dropout), Dropout(dropout)
+        # the causal mask: position t may look at positions <= t only (a buffer, not a parameter)
+        self.mask = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, C = x.shape
+        if C != self.n_embd:
+            raise ValueError(f"{self!r} expected last dim {self.n_embd}, got {C}")
+        if T > self.block_size:
+            raise ValueError(f"{self!r} got a sequence of {T} tokens, longer than block_size={self.block_size}")
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        # (B, T, C) -> (B, n_head, T, head_size): each head attends on its own slice of the channels
+        q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))
+        # scale by 1/sqrt(head_size) so the scores keep unit variance and the softmax does not saturate
+        scores = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, n_head, T, T)
+        scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))  # no peeking at the future
+        weights = self.attn_dropout(torch.softmax(scores, dim=-1))
+        out = weights @ v  # (B, n_head, T, head_size)
+        out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.proj(out))
+
+    def extra_repr(self) -> str:
+        return f"n_embd={self.n_embd}, n_head={self.n_head}, block_size={self.block_size}"
+
+
+class FeedForward(Module):
+    """Per-position MLP: Linear(n_embd, 4 n_embd) -> ReLU -> Linear(4 n_embd, n_embd) -> Dropout."""
+
+    def __init__(self, n_embd: int, dropout: float = 0.0) -> None:
+        self.net = Sequential([Linear(n_embd, 4 * n_embd), ReLU(), Linear(4 * n_embd, n_embd), Dropout(dropout)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class Block(Module):
+    """A transformer block, pre-LayerNorm: x + attention(ln(x)), then x + feedforward(ln(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0) -> None:
+        self.ln1, self.attn = LayerNorm1d(n_embd), MultiHeadAttention(n_embd, n_head, block_size, dropout)
+        self.ln2, self.ffwd = LayerNorm1d(n_embd), FeedForward(n_embd, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln1(x))  # tokens communicate
+        return x + self.ffwd(self.ln2(x))  # each token computes on what it gathered
