@@ -24,10 +24,12 @@ class WaveGPT(LanguageModel):
         self.position_embedding = Embedding(block_size, n_embd)
         self.dropout = Dropout(dropout)
         self.blocks = [Block(n_embd, n_head, block_size, dropout) for _ in range(n_layer)]
-        self.wavenet = WaveNet(n_embd, block_size)
         self.ln_f = LayerNorm1d(n_embd)
         self.lm_head = Linear(n_embd, vocab_size)
         init_gpt_weights(self, n_layer)
+        # the WaveNet keeps its own 1/sqrt(fan_in) init: at GPT's std 0.02 its gated layers would
+        # start with outputs near zero, and beta would have nothing to mix in
+        self.wavenet = WaveNet(n_embd, block_size)
         self.beta = torch.zeros(1, requires_grad=True)  # the learned mix of the WaveNet stream
 
     def forward(self, idx: Tensor) -> Tensor:

@@ -63,3 +63,55 @@ def test_exponential_decay_is_the_seed_notebooks_schedule():
     assert schedule(0) == 0.01 and schedule(199) == 0.01
     assert schedule(200) == pytest.approx(0.0095) and schedule(1000) == pytest.approx(0.01 * 0.95**5)
     assert mtn.Constant(0.3)(12345) == 0.3
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adamw_matches_torch_over_several_steps(weight_decay):
+    w0 = torch.randn(6, 4)
+    ours_w, theirs_w = w0.clone().requires_grad_(), w0.clone().requires_grad_()
+    ours = mtn.AdamW([ours_w], lr=1e-2, betas=(0.9, 0.95), weight_decay=weight_decay)
+    theirs = torch.optim.AdamW([theirs_w], lr=1e-2, betas=(0.9, 0.95), weight_decay=weight_decay)
+    for step in range(8):
+        x = torch.randn(3, 6)
+        for w, opt in ((ours_w, ours), (theirs_w, theirs)):
+            opt.zero_grad()
+            (x @ w).sin().sum().backward()
+            opt.step()
+        torch.testing.assert_close(ours_w, theirs_w, rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_state_round_trip():
+    w = torch.ones(3, requires_grad=True)
+    opt = mtn.AdamW([w], lr=0.1)
+    w.sum().backward()
+    opt.step()
+    other = mtn.AdamW([torch.ones(3, requires_grad=True)], lr=0.5)
+    other.load_state_dict(opt.state_dict())
+    assert other.step_count == 1 and other.lr == 0.1
+    torch.testing.assert_close(other.m[0], opt.m[0], rtol=0, atol=0)
+
+
+def test_clip_grad_norm_matches_torch():
+    a, b = torch.randn(5, requires_grad=True), torch.randn(3, 2, requires_grad=True)
+    (a.sum() * 10 + (b**2).sum() * 10).backward()
+    a2, b2 = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    a2.grad, b2.grad = a.grad.clone(), b.grad.clone()
+    norm = mtn.clip_grad_norm([a, b], 1.0)
+    torch_norm = torch.nn.utils.clip_grad_norm_([a2, b2], 1.0)
+    torch.testing.assert_close(norm, torch_norm)
+    torch.testing.assert_close(a.grad, a2.grad)
+    torch.testing.assert_close(b.grad, b2.grad)
+    small = torch.zeros(2, requires_grad=True)
+    small.grad = torch.tensor([0.3, 0.4])
+    mtn.clip_grad_norm([small], 1.0)
+    torch.testing.assert_close(small.grad, torch.tensor([0.3, 0.4]))  # under the limit: untouched
+
+
+def test_warmup_cosine_schedule():
+    s = mtn.WarmupCosine(total_steps=1000, lr=1e-3, warmup_steps=100, min_lr=1e-4)
+    assert s(0) == pytest.approx(1e-5) and s(99) == pytest.approx(1e-3)
+    assert s(100) == pytest.approx(1e-3) and s(999) == pytest.approx(1e-4)
+    assert s(550) == pytest.approx(1e-4 + 0.5 * 9e-4, rel=1e-2)  # half way down the cosine
+    assert all(s(i) >= s(i + 1) for i in range(100, 999))
+    with pytest.raises(ValueError, match="warmup_steps < total_steps"):
+        mtn.WarmupCosine(total_steps=10, lr=1.0, warmup_steps=10)

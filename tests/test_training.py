@@ -200,3 +200,27 @@ def test_progress_bar_is_quiet_under_ci(monkeypatch):
     monkeypatch.delenv("MINITORCHNN_PROGRESS", raising=False)
     assert training.progress_enabled(None, 100_000) and not training.progress_enabled(None, 10)
     assert training.progress_enabled(True, 10)
+
+
+def test_train_text_with_adamw_and_clipping_learns_and_checkpoints(tmp_path, capsys):
+    text = "to be or not to be, that is the question. " * 200
+    dataset = mtn.TextDataset(text)
+    torch.manual_seed(0)
+    model = mtn.GPT(dataset.vocab_size, block_size=16, n_embd=32, n_head=4, n_layer=2)
+    reg = mtn.RegisterModel(model, "gpt", "tiny", device="cpu", verbose=False)
+    before = reg.estimate_loss(dataset, eval_iters=5, batch_size=8, block_size=16)
+    assert before == reg.estimate_loss(dataset, eval_iters=5, batch_size=8, block_size=16)  # fixed batches
+    run = reg.train_text(dataset, steps=150, batch_size=8, block_size=16, lr=3e-3, optimizer="adamw",
+                         schedule=mtn.WarmupCosine(150, 3e-3, warmup_steps=10), clip=1.0, seed=0,
+                         eval_interval=50, eval_iters=5)
+    assert [step for step, _, _ in run["eval"]] == [50, 100, 150]
+    assert run["eval"][-1][2] < 0.5 * before["val"]
+    assert isinstance(reg.optimizer, mtn.AdamW) and "step     50: train" in capsys.readouterr().out
+    path = reg.save(tmp_path / "gpt.pt")
+    torch.manual_seed(1)
+    other = mtn.RegisterModel(mtn.GPT(dataset.vocab_size, block_size=16, n_embd=32, n_head=4, n_layer=2),
+                              "gpt", "tiny", device="cpu", verbose=False).load(path)
+    assert isinstance(other.optimizer, mtn.AdamW) and other.optimizer.step_count == 150
+    idx = torch.zeros(1, 1, dtype=torch.long)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(reg.model.generate(idx, 30, generator=g()), other.model.generate(idx, 30, generator=g()))

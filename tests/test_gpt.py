@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+import minitorchnn as mtn
+
+
+def small_gpt(**kw):
+    torch.manual_seed(0)
+    return mtn.GPT(vocab_size=20, block_size=16, n_embd=32, n_head=4, n_layer=2, **kw)
+
+
+def test_gpt_logits_shape_for_any_length_up_to_block_size():
+    model = small_gpt()
+    for T in (1, 7, 16):
+        assert model(torch.randint(0, 20, (3, T))).shape == (3, T, 20)
+
+
+def test_gpt_too_long_context_is_an_error():
+    with pytest.raises(ValueError, match="got 17 tokens, more than block_size=16; crop the context"):
+        small_gpt()(torch.zeros(1, 17, dtype=torch.long))
+
+
+@pytest.mark.parametrize("build", [small_gpt, lambda: small_gpt(dropout=0.1)])
+def test_gpt_is_causal(build):
+    model = build().eval()
+    idx = torch.randint(0, 20, (2, 16))
+    base = model(idx)
+    for t in range(15):
+        changed = idx.clone()
+        changed[:, t + 1:] = (changed[:, t + 1:] + 1 + torch.randint(0, 18, changed[:, t + 1:].shape)) % 20
+        torch.testing.assert_close(model(changed)[:, :t + 1], base[:, :t + 1], rtol=0, atol=1e-5)
+
+
+def test_generate_shape_range_determinism_and_mode():
+    model = small_gpt()
+    start = torch.zeros(2, 1, dtype=torch.long)
+    a = model.generate(start, 40, generator=torch.Generator().manual_seed(1))  # longer than block_size: cropped
+    b = model.generate(start, 40, generator=torch.Generator().manual_seed(1))
+    assert a.shape == (2, 41) and torch.equal(a, b)
+    assert a.min() >= 0 and a.max() < 20
+    assert model.training  # generate() restores the training mode
+    top1 = model.generate(start, 5, top_k=1)
+    model.eval()
+    with torch.no_grad():
+        greedy = start
+        for _ in range(5):
+            greedy = torch.cat([greedy, model(greedy)[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(top1, greedy)  # top_k=1 is greedy decoding
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        model.generate(start, 1, temperature=0)
+
+
+def test_gpt_initial_loss_is_near_uniform_and_it_learns():
+    model = small_gpt()
+    idx = torch.randint(0, 20, (8, 16))
+    targets = torch.roll(idx, -1, dims=1)
+    loss0 = mtn.cross_entropy(model(idx), targets).item()
+    assert abs(loss0 - torch.log(torch.tensor(20.0)).item()) < 0.2
+    opt = mtn.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        loss = mtn.cross_entropy(model(idx), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * loss0
+
+
+def test_gpt_parameter_count_of_the_cpu_config():
+    model = mtn.GPT(vocab_size=65, block_size=64, n_embd=128, n_head=4, n_layer=4)
+    # per block: 2 LayerNorms (512) + qkv (49,536) + proj (16,512) + ffwd (66,048 + 65,664) = 198,272
+    expected = 65 * 128 + 64 * 128 + 4 * 198_272 + 256 + 128 * 65 + 65
+    assert model.num_parameters() == expected
+    assert 0.8e6 < expected < 0.83e6
