@@ -17,7 +17,7 @@ class WaveGPT(LanguageModel):
     Both streams are causal, so logits at position t depend on tokens <= t only."""
 
     def __init__(self, vocab_size: int, block_size: int, n_embd: int, n_head: int, n_layer: int,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, wavenet_channels: int | None = None) -> None:
         self.vocab_size, self.block_size = vocab_size, block_size
         self.n_embd, self.n_head, self.n_layer = n_embd, n_head, n_layer
         self.token_embedding = Embedding(vocab_size, n_embd)
@@ -29,7 +29,11 @@ class WaveGPT(LanguageModel):
         init_gpt_weights(self, n_layer)
         # the WaveNet keeps its own 1/sqrt(fan_in) init: at GPT's std 0.02 its gated layers would
         # start with outputs near zero, and beta would have nothing to mix in
-        self.wavenet = WaveNet(n_embd, block_size)
+        self.wavenet_channels = wavenet_channels or n_embd
+        # a narrower WaveNet stream lets WaveGPT match a GPT's parameter count; 1x1 projections in and out
+        self.wavenet_in = Linear(n_embd, self.wavenet_channels, bias=False)
+        self.wavenet = WaveNet(self.wavenet_channels, block_size)
+        self.wavenet_out = Linear(self.wavenet_channels, n_embd, bias=False)
         self.beta = torch.zeros(1, requires_grad=True)  # the learned mix of the WaveNet stream
 
     def forward(self, idx: Tensor) -> Tensor:
@@ -39,9 +43,10 @@ class WaveGPT(LanguageModel):
         h = x
         for block in self.blocks:
             h = block(h)  # (B, T, C), causal attention
-        h = h + self.beta * self.wavenet(x)  # (B, T, C), causal convolutions: position t sees x[<= t]
+        w = self.wavenet_out(self.wavenet(self.wavenet_in(x)))  # (B, T, C), causal: position t sees x[<= t]
+        h = h + self.beta * w
         return self.lm_head(self.ln_f(h))  # (B, T, vocab_size)
 
     def extra_repr(self) -> str:
         return (f"vocab_size={self.vocab_size}, block_size={self.block_size}, n_embd={self.n_embd}, "
-                f"n_head={self.n_head}, n_layer={self.n_layer}")
+                f"n_head={self.n_head}, n_layer={self.n_layer}, wavenet_channels={self.wavenet_channels}")

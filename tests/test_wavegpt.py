@@ -46,3 +46,10 @@ def test_wavegpt_beta_gets_a_gradient_from_the_start():
     idx = torch.randint(0, 20, (4, 16))
     mtn.cross_entropy(model(idx), torch.roll(idx, -1, 1)).backward()
     assert model.beta.grad.abs().item() > 0
+
+
+def test_a_narrow_wavenet_stream_matches_a_gpts_parameter_count_within_5_percent():
+    gpt = mtn.GPT(65, block_size=64, n_embd=128, n_head=4, n_layer=4)
+    wavegpt = mtn.WaveGPT(65, block_size=64, n_embd=128, n_head=4, n_layer=3, wavenet_channels=64)
+    assert abs(wavegpt.num_parameters() / gpt.num_parameters() - 1) <= 0.05
+    assert wavegpt(torch.zeros(2, 64, dtype=torch.long)).shape == (2, 64, 65)
