@@ -65,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("source", type=Path, help="folder of graded notebooks (e.g. notebooks/)")
     student.add_argument("out", type=Path, help="folder to write the student notebooks to")
     args = parser.parse_args(argv)
-    for path in write_student_versions(args.source, args.out):
+    try:
+        written = write_student_versions(args.source, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
         print(path)
     return 0
 

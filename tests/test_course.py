@@ -82,3 +82,16 @@ def test_every_check_passes_on_the_solution_and_fails_on_the_stub(path, monkeypa
         exec(compile(stub, "stub", "exec"), namespace)
         with pytest.raises((NotImplementedError, AssertionError)):
             exec(compile(check, "check", "exec"), namespace)
+
+
+def test_student_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "minitorchnn.course", "student", str(NOTEBOOKS[0].parent),
+                             str(tmp_path / "out")], capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in NOTEBOOKS]
+    assert result.stdout.count(".ipynb") == len(NOTEBOOKS)
+    missing = subprocess.run([sys.executable, "-m", "minitorchnn.course", "student", str(tmp_path / "none"),
+                              str(tmp_path / "x")], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no .ipynb notebooks in")
