@@ -73,11 +73,14 @@ class GPT(LanguageModel):
         self.lm_head = Linear(n_embd, vocab_size)
         init_gpt_weights(self, n_layer)
 
-    def forward(self, idx: Tensor) -> Tensor:
+    def embed(self, idx: Tensor) -> Tensor:
+        """Token plus position embeddings: ids (B, T) -> (B, T, n_embd)."""
         self.check_length(idx)
-        T = idx.shape[1]
-        pos = torch.arange(T, device=idx.device)
-        x = self.dropout(self.token_embedding(idx) + self.position_embedding(pos))  # (B, T, C)
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        return self.dropout(self.token_embedding(idx) + self.position_embedding(pos))
+
+    def forward(self, idx: Tensor) -> Tensor:
+        x = self.embed(idx)  # (B, T, C)
         for block in self.blocks:
             x = block(x)
         return self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
