@@ -72,13 +72,16 @@ class LossTable:
 
 
 class RegisterModel:
-    """Wraps a model with its name and version; trains it with minibatch SGD on one device."""
+    """Wraps a model with its name and version; trains it (hand-written SGD or AdamW) on one device,
+    evaluates, samples, plots and checkpoints it."""
 
     def __init__(self, model: Module, model_name: str, model_version: str = "v1",
                  device: torch.device | str | None = None, vocab: CharVocab | None = None,
                  block_size: int | None = None, verbose: bool = True) -> None:
         self.model_name, self.model_version = model_name, model_version
         self.device = torch.device(device) if device is not None else default_device()
+        if self.device.type == "cuda" and self.device.index is None:  # "cuda" means the current GPU
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)  # the one move of the model
         self.vocab, self.block_size = vocab, block_size
         self.optimizer = SGD(self.model.parameters(), lr=0.1)
@@ -153,7 +156,7 @@ class RegisterModel:
         raise ValueError(f"schedule must be None, 'step', 'exponential', 'cosine' or a function of the step, got {schedule!r}")
 
     def set_optimizer(self, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
-                      weight_decay: float = 0.0) -> SGD | AdamW:
+                      weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> SGD | AdamW:
         """Use the hand-written SGD or AdamW; the state (momentum, Adam moments) carries over between
         train() calls as long as the kind of optimiser stays the same."""
         params = self.model.parameters()
@@ -164,6 +167,7 @@ class RegisterModel:
         elif optimizer == "adamw":
             if not isinstance(self.optimizer, AdamW):
                 self.optimizer = AdamW(params, lr=lr, weight_decay=weight_decay)
+            self.optimizer.betas = tuple(betas)
         else:
             raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         self.optimizer.lr, self.optimizer.weight_decay = lr, weight_decay
@@ -196,8 +200,9 @@ class RegisterModel:
 
     def train_text(self, dataset: TextDataset, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
                    schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
-                   clip: float | None = 1.0, seed: int | None = None, eval_interval: int | None = None,
-                   eval_iters: int = 50, progress: bool | None = None, check_every: int = 100) -> dict:
+                   betas: tuple[float, float] = (0.9, 0.999), clip: float | None = 1.0, seed: int | None = None,
+                   eval_interval: int | None = None, eval_iters: int = 50, progress: bool | None = None,
+                   check_every: int = 100) -> dict:
         """Train a sequence model on random windows of a text corpus; every eval_interval steps (and at
         the end) estimate_loss() is printed and kept in run["eval"] as (step, train, val)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -212,7 +217,8 @@ class RegisterModel:
             print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
 
         run = self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip, progress,
-                        None, check_every, on_step=evaluate if eval_interval else None, every=eval_interval)
+                        None, check_every, on_step=evaluate if eval_interval else None, every=eval_interval,
+                        betas=betas)
         if not evals or evals[-1][0] != steps:
             evaluate(steps)
         run["eval"] = evals
@@ -240,12 +246,13 @@ class RegisterModel:
 
     def _run(self, next_batch, steps: int, lr: float, schedule, optimizer: str, momentum: float,
              weight_decay: float, clip: float | None, progress: bool | None, log_every: int | None,
-             check_every: int, on_step=None, every: int | None = None) -> dict:
+             check_every: int, on_step=None, every: int | None = None,
+             betas: tuple[float, float] = (0.9, 0.999)) -> dict:
         """The training loop: batch, forward, loss, backward, (clip), lr from the schedule, update."""
         if steps < 1:
             raise ValueError(f"train expected steps >= 1, got {steps}")
         schedule = self._schedule(schedule, lr, steps)
-        opt = self.set_optimizer(optimizer, lr, momentum, weight_decay)
+        opt = self.set_optimizer(optimizer, lr, momentum, weight_decay, betas)
         params = self.model.parameters()
         # losses stay on the device; reading them back every step would wait for the GPU each time
         losses = torch.empty(steps, device=self.device)
