@@ -84,12 +84,17 @@ def _as_torch_layout(x):
     return x.transpose(1, 2) if x.ndim == 3 else x
 
 
+def _random_affine(norm):
+    """Give a norm layer a non-trivial gamma and beta, so that the test covers them."""
+    with torch.no_grad():
+        norm.gamma.copy_(torch.rand(norm.num_features) + 0.5)
+        norm.beta.copy_(torch.randn(norm.num_features))
+    return norm
+
+
 @pytest.mark.parametrize("shape", [(32, 6), (8, 4, 6)])
 def test_batchnorm_matches_torch_in_train_and_eval(shape):
-    ours = mtn.BatchNorm1d(6)
-    with torch.no_grad():
-        ours.gamma.copy_(torch.rand(6) + 0.5)
-        ours.beta.copy_(torch.randn(6))
+    ours = _random_affine(mtn.BatchNorm1d(6))
     theirs = _torch_bn(ours)
     for step in range(3):  # several steps, so the running statistics accumulate
         x = (torch.randn(*shape) * 3 + 1).requires_grad_()
@@ -141,10 +146,7 @@ def test_batchnorm_errors():
 
 @pytest.mark.parametrize("shape", [(10, 8), (4, 5, 8)])
 def test_layernorm_matches_torch(shape):
-    ours = mtn.LayerNorm1d(8)
-    with torch.no_grad():
-        ours.gamma.copy_(torch.rand(8) + 0.5)
-        ours.beta.copy_(torch.randn(8))
+    ours = _random_affine(mtn.LayerNorm1d(8))
     theirs = nn.LayerNorm(8)
     with torch.no_grad():
         theirs.weight.copy_(ours.gamma)
