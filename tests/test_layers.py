@@ -92,20 +92,23 @@ def _random_affine(norm):
     return norm
 
 
+def _assert_norms_agree(ours, theirs, x, out_o, out_t):
+    """Same outputs, and the same gradients for the input, gamma/weight and beta/bias."""
+    torch.testing.assert_close(out_o, out_t, **TOL)
+    upstream = torch.randn_like(out_o)
+    g_o = torch.autograd.grad(out_o, [x, ours.gamma, ours.beta], upstream)
+    g_t = torch.autograd.grad(out_t, [x, theirs.weight, theirs.bias], upstream)
+    for a, b in zip(g_o, g_t):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(32, 6), (8, 4, 6)])
 def test_batchnorm_matches_torch_in_train_and_eval(shape):
     ours = _random_affine(mtn.BatchNorm1d(6))
     theirs = _torch_bn(ours)
     for step in range(3):  # several steps, so the running statistics accumulate
         x = (torch.randn(*shape) * 3 + 1).requires_grad_()
-        out_o = ours(x)
-        out_t = _as_torch_layout(theirs(_as_torch_layout(x)))
-        torch.testing.assert_close(out_o, out_t, **TOL)
-        upstream = torch.randn(*shape)
-        g_o = torch.autograd.grad(out_o, [x, ours.gamma, ours.beta], upstream)
-        g_t = torch.autograd.grad(out_t, [x, theirs.weight, theirs.bias], upstream)
-        for a, b in zip(g_o, g_t):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        _assert_norms_agree(ours, theirs, x, ours(x), _as_torch_layout(theirs(_as_torch_layout(x))))
     torch.testing.assert_close(ours.running_mean, theirs.running_mean, **TOL)
     torch.testing.assert_close(ours.running_var, theirs.running_var, **TOL)  # unbiased, as torch keeps it
     ours.eval()
@@ -152,13 +155,7 @@ def test_layernorm_matches_torch(shape):
         theirs.weight.copy_(ours.gamma)
         theirs.bias.copy_(ours.beta)
     x = (torch.randn(*shape) * 2 + 3).requires_grad_()
-    out_o, out_t = ours(x), theirs(x)
-    torch.testing.assert_close(out_o, out_t, **TOL)
-    upstream = torch.randn(*shape)
-    g_o = torch.autograd.grad(out_o, [x, ours.gamma, ours.beta], upstream)
-    g_t = torch.autograd.grad(out_t, [x, theirs.weight, theirs.bias], upstream)
-    for a, b in zip(g_o, g_t):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    _assert_norms_agree(ours, theirs, x, ours(x), theirs(x))
 
 
 def test_the_seed_notebooks_layernorm_differs_from_torch_and_ours_does_not():
