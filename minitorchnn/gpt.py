@@ -6,7 +6,7 @@ from torch import Tensor
 
 from .attention import Block, Dropout
 from .layers import Embedding, LayerNorm1d, Linear
-from .module import Module
+from .module import Module, inference
 
 
 class LanguageModel(Module):
@@ -26,21 +26,16 @@ class LanguageModel(Module):
         """Append max_new_tokens sampled tokens to idx (B, T); runs in eval mode without gradients."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                for _ in range(max_new_tokens):
-                    context = idx[:, -self.block_size:]  # the model sees at most block_size tokens
-                    logits = self(context)[:, -1, :] / temperature  # (B, vocab_size)
-                    if top_k is not None:
-                        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
-                        logits = logits.masked_fill(logits < kth, float("-inf"))
-                    probs = torch.softmax(logits, dim=-1)
-                    next_id = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-                    idx = torch.cat([idx, next_id], dim=1)
-        finally:
-            self.train(was_training)
+        with inference(self):
+            for _ in range(max_new_tokens):
+                context = idx[:, -self.block_size:]  # the model sees at most block_size tokens
+                logits = self(context)[:, -1, :] / temperature  # (B, vocab_size)
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = torch.softmax(logits, dim=-1)
+                next_id = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+                idx = torch.cat([idx, next_id], dim=1)
         return idx
 
 

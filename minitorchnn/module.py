@@ -6,6 +6,7 @@ attribute (running statistics, masks). Sub-layers are Module attributes, or list
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -132,3 +133,15 @@ def _moved(t: Tensor, device, dtype) -> Tensor:
     if moved.data_ptr() == t.data_ptr() and moved.device == t.device and moved.dtype == t.dtype:
         return t  # nothing changed: keep the very same tensor so optimisers still hold it
     return moved.requires_grad_(t.requires_grad)
+
+
+@contextmanager
+def inference(module: Module) -> Iterator[Module]:
+    """Run a block in eval mode without gradients, then put the module back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        module.train(was_training)

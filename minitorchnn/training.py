@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .data import CharVocab, TextDataset
 from .layers import Sequential
 from .loss import cross_entropy
-from .module import Module
+from .module import Module, inference
 from .optim import SGD, AdamW, Constant, ExponentialDecay, StepDecay, WarmupCosine, clip_grad_norm
 
 CHECKPOINT_FORMAT = 1
@@ -118,23 +118,18 @@ class RegisterModel:
                 raise ValueError("summary() needs an example input x, or a block_size given to RegisterModel")
             x = torch.zeros(4, self.block_size, dtype=torch.long)
         rows = [("Layer", "Output shape", "Params")]
-        was_training = self.model.training
-        self.model.eval()  # a dry run must not touch BatchNorm's running statistics
-        try:
-            with torch.no_grad():
-                out = self._to_device(x)
-                layers = self._layers()
-                sequential = isinstance(self.model, Sequential)
-                for i, layer in enumerate(layers):
-                    shape = "-"
-                    if sequential:
-                        out = layer(out)
-                        shape = str(tuple(out.shape))
-                    rows.append((f"{i}: {layer!r}".split("\n")[0], shape, f"{layer.num_parameters():,}"))
-                if not sequential:
-                    rows.append(("output", str(tuple(self.model(self._to_device(x)).shape)), ""))
-        finally:
-            self.model.train(was_training)
+        with inference(self.model):  # a dry run must not touch BatchNorm's running statistics
+            out = self._to_device(x)
+            layers = self._layers()
+            sequential = isinstance(self.model, Sequential)
+            for i, layer in enumerate(layers):
+                shape = "-"
+                if sequential:
+                    out = layer(out)
+                    shape = str(tuple(out.shape))
+                rows.append((f"{i}: {layer!r}".split("\n")[0], shape, f"{layer.num_parameters():,}"))
+            if not sequential:
+                rows.append(("output", str(tuple(self.model(self._to_device(x)).shape)), ""))
         rows.append(("Total", "", f"{self.n_parameters:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
@@ -229,19 +224,14 @@ class RegisterModel:
         """Mean loss over eval_iters batches of each split, drawn from a fixed seed so that every model
         is scored on the same batches; eval mode, no gradients, the mode restored."""
         out = {}
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                for split in ("train", "val"):
-                    generator = torch.Generator().manual_seed(seed)
-                    total = torch.zeros((), device=self.device)
-                    for _ in range(eval_iters):
-                        xb, yb = dataset.get_batch(split, batch_size, block_size, generator=generator, device=self.device)
-                        total += cross_entropy(self.model(xb), yb)
-                    out[split] = total.item() / eval_iters
-        finally:
-            self.model.train(was_training)
+        with inference(self.model):
+            for split in ("train", "val"):
+                generator = torch.Generator().manual_seed(seed)
+                total = torch.zeros((), device=self.device)
+                for _ in range(eval_iters):
+                    xb, yb = dataset.get_batch(split, batch_size, block_size, generator=generator, device=self.device)
+                    total += cross_entropy(self.model(xb), yb)
+                out[split] = total.item() / eval_iters
         return out
 
     def _run(self, next_batch, steps: int, lr: float, schedule, optimizer: str, momentum: float,
@@ -306,17 +296,12 @@ class RegisterModel:
     # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, x: Tensor, y: Tensor, batch_size: int = 16384) -> float:
         """Mean cross entropy over all of (x, y), in eval mode and without gradients; the mode is restored."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                total = torch.zeros((), device=self.device)
-                for i in range(0, len(x), batch_size):
-                    xb, yb = self._to_device(x[i:i + batch_size]), self._to_device(y[i:i + batch_size])
-                    total += cross_entropy(self.model(xb), yb) * len(yb)
-                return total.item() / len(x)
-        finally:
-            self.model.train(was_training)
+        with inference(self.model):
+            total = torch.zeros((), device=self.device)
+            for i in range(0, len(x), batch_size):
+                xb, yb = self._to_device(x[i:i + batch_size]), self._to_device(y[i:i + batch_size])
+                total += cross_entropy(self.model(xb), yb) * len(yb)
+            return total.item() / len(x)
 
     def split_losses(self, splits: dict[str, tuple[Tensor, Tensor]]) -> LossTable:
         """The loss on each split, as a one-row LossTable: model, version, train, val, test."""
@@ -351,23 +336,18 @@ class RegisterModel:
         if vocab is None or block_size is None:
             raise ValueError("sample() needs a vocab and a block_size (pass them, or give them to RegisterModel)")
         generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                context = torch.zeros(n, block_size, dtype=torch.long, device=self.device)  # (n, T)
-                drawn = []
-                for _ in range(max_len):
-                    logits = self.model(context)
-                    if logits.ndim == 3:  # sequence models predict every position: keep the last
-                        logits = logits[:, -1]
-                    ix = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
-                    drawn.append(ix)
-                    context = torch.cat([context[:, 1:], ix], dim=1)
-                    if len(drawn) % 8 == 0 and (torch.cat(drawn, 1) == 0).any(1).all():
-                        break
-        finally:
-            self.model.train(was_training)
+        with inference(self.model):
+            context = torch.zeros(n, block_size, dtype=torch.long, device=self.device)  # (n, T)
+            drawn = []
+            for _ in range(max_len):
+                logits = self.model(context)
+                if logits.ndim == 3:  # sequence models predict every position: keep the last
+                    logits = logits[:, -1]
+                ix = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
+                drawn.append(ix)
+                context = torch.cat([context[:, 1:], ix], dim=1)
+                if len(drawn) % 8 == 0 and (torch.cat(drawn, 1) == 0).any(1).all():
+                    break
         names = []
         for row in torch.cat(drawn, 1).tolist():
             ids = row[:row.index(0)] if 0 in row else row
