@@ -4,20 +4,26 @@ import torch
 import minitorchnn as mtn
 
 
-@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-3), (0.0, 1e-2)])
-def test_sgd_matches_torch_optim_sgd_over_several_steps(momentum, weight_decay):
-    w0 = torch.randn(5, 3)
-    ours_w = w0.clone().requires_grad_()
-    theirs_w = w0.clone().requires_grad_()
-    ours = mtn.SGD([ours_w], lr=0.05, momentum=momentum, weight_decay=weight_decay)
-    theirs = torch.optim.SGD([theirs_w], lr=0.05, momentum=momentum, weight_decay=weight_decay)
-    for step in range(6):
-        x = torch.randn(4, 5)
+def assert_same_steps(make_ours, make_theirs, loss, shape, batch, steps, rtol, atol):
+    """Both optimisers start from the same weights, see the same inputs, and must stay together."""
+    w0 = torch.randn(*shape)
+    ours_w, theirs_w = w0.clone().requires_grad_(), w0.clone().requires_grad_()
+    ours, theirs = make_ours(ours_w), make_theirs(theirs_w)
+    for _ in range(steps):
+        x = torch.randn(batch, shape[0])
         for w, opt in ((ours_w, ours), (theirs_w, theirs)):
             opt.zero_grad()
-            (x @ w).tanh().square().sum().backward()
+            loss(x, w).backward()
             opt.step()
-        torch.testing.assert_close(ours_w, theirs_w, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(ours_w, theirs_w, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-3), (0.0, 1e-2)])
+def test_sgd_matches_torch_optim_sgd_over_several_steps(momentum, weight_decay):
+    kw = dict(lr=0.05, momentum=momentum, weight_decay=weight_decay)
+    assert_same_steps(lambda w: mtn.SGD([w], **kw), lambda w: torch.optim.SGD([w], **kw),
+                      loss=lambda x, w: (x @ w).tanh().square().sum(), shape=(5, 3), batch=4, steps=6,
+                      rtol=1e-6, atol=1e-7)
 
 
 def test_sgd_lr_is_a_plain_attribute_and_zero_grad_clears():
@@ -67,17 +73,10 @@ def test_exponential_decay_is_the_seed_notebooks_schedule():
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_adamw_matches_torch_over_several_steps(weight_decay):
-    w0 = torch.randn(6, 4)
-    ours_w, theirs_w = w0.clone().requires_grad_(), w0.clone().requires_grad_()
-    ours = mtn.AdamW([ours_w], lr=1e-2, betas=(0.9, 0.95), weight_decay=weight_decay)
-    theirs = torch.optim.AdamW([theirs_w], lr=1e-2, betas=(0.9, 0.95), weight_decay=weight_decay)
-    for step in range(8):
-        x = torch.randn(3, 6)
-        for w, opt in ((ours_w, ours), (theirs_w, theirs)):
-            opt.zero_grad()
-            (x @ w).sin().sum().backward()
-            opt.step()
-        torch.testing.assert_close(ours_w, theirs_w, rtol=1e-5, atol=1e-6)
+    kw = dict(lr=1e-2, betas=(0.9, 0.95), weight_decay=weight_decay)
+    assert_same_steps(lambda w: mtn.AdamW([w], **kw), lambda w: torch.optim.AdamW([w], **kw),
+                      loss=lambda x, w: (x @ w).sin().sum(), shape=(6, 4), batch=3, steps=8,
+                      rtol=1e-5, atol=1e-6)
 
 
 def test_adamw_state_round_trip():
