@@ -37,8 +37,10 @@ class MultiHeadAttention(Module):
         self.qkv = Linear(n_embd, 3 * n_embd)  # queries, keys and values of every head in one matmul
         self.proj = Linear(n_embd, n_embd)
         self.attn_dropout, self.resid_dropout = Dropout(dropout), Dropout(dropout)
-        # the causal mask: position t may look at positions <= t only (a buffer, not a parameter)
-        self.mask = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        # the causal mask: position t may look at positions <= t only (a buffer, not a parameter).
+        # It is additive: 0 where allowed, -inf in the future, so softmax gives the future weight 0.
+        future = torch.ones(block_size, block_size, dtype=torch.bool).triu(diagonal=1)
+        self.mask = torch.zeros(block_size, block_size).masked_fill(future, float("-inf"))
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, C = x.shape
@@ -49,11 +51,14 @@ class MultiHeadAttention(Module):
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         # (B, T, C) -> (B, n_head, T, head_size): each head attends on its own slice of the channels
         q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))
-        # scale by 1/sqrt(head_size) so the scores keep unit variance and the softmax does not saturate
-        scores = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, n_head, T, T)
-        scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))  # no peeking at the future
+        # scores = mask + q @ k^T / sqrt(head_size), in one call (baddbmm) over the B * n_head heads.
+        # Scaling keeps the scores at unit variance so the softmax does not saturate; the mask stops
+        # every position from peeking at the future.
+        scores = torch.baddbmm(self.mask[:T, :T], q.reshape(B * self.n_head, T, self.head_size),
+                               k.reshape(B * self.n_head, T, self.head_size).transpose(1, 2),
+                               alpha=self.head_size**-0.5)  # (B * n_head, T, T)
         weights = self.attn_dropout(torch.softmax(scores, dim=-1))
-        out = weights @ v  # (B, n_head, T, head_size)
+        out = weights.view(B, self.n_head, T, T) @ v  # (B, n_head, T, head_size)
         out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.proj(out))
 
