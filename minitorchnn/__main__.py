@@ -1,10 +1,12 @@
 """Command line: `python -m minitorchnn [train] --model NAME ...` trains a course model on names.txt,
-prints its train/val/test losses and samples names from it."""
+prints its train/val/test losses and samples names from it; `python -m minitorchnn compare FILE.toml`
+runs an experiment grid (variants x seeds) and writes its results to a run folder."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -12,7 +14,7 @@ from .data import names_dataset
 from .models import DEFAULT_BLOCK_SIZE, MODELS
 from .training import RegisterModel
 
-COMMANDS = ("train",)
+COMMANDS = ("train", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--save", default=None, metavar="PATH", help="write a checkpoint here after training")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cmp = sub.add_parser("compare", help="run an experiment file: a grid of model variants x seeds",
+                         description="Train every variant of an experiment file with every seed, on the same "
+                                     "batches per seed; write the results table (CSV, JSON, markdown), the "
+                                     "loss plot and each run's checkpoint to a run folder. Run the same "
+                                     "command again after an interruption to finish the grid.",
+                         epilog="Example: python -m minitorchnn compare experiments/loss_analysis.toml")
+    cmp.add_argument("experiment", metavar="EXPERIMENT.toml", help="the experiment file (see experiments/)")
+    cmp.add_argument("--out", default=None, help="run folder (default: runs/NAME, NAME from the file)")
+    cmp.add_argument("--steps", type=int, default=None, help="override the file's steps (e.g. a quick try)")
+    cmp.add_argument("--seeds", type=int, nargs="+", default=None, help="override the file's seeds")
+    cmp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    cmp.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -59,12 +74,45 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare(args: argparse.Namespace) -> int:
+    from .experiment import ExperimentError, load_experiment
+
+    try:
+        experiment = load_experiment(args.experiment)
+    except (ExperimentError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out or Path("runs") / experiment.name)
+    steps, seeds = args.steps or experiment.steps, args.seeds or list(experiment.seeds)
+    print(f"{experiment.name}: {len(experiment.variants)} variants x {len(seeds)} seeds, {steps:,} steps each -> {out}")
+    try:
+        results = experiment.run(out, steps=steps, seeds=seeds, device=args.device,
+                                 progress=False if args.quiet else None)
+    except KeyboardInterrupt:
+        done = len(list(out.glob("runs/*/*/result.json")))
+        print(f"\ninterrupted: {done} finished runs are kept in {out}; run the same command again to finish "
+              f"the grid", file=sys.stderr)
+        return 130
+    except ValueError as err:  # e.g. the folder holds another experiment's runs
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(results)
+    import matplotlib
+
+    matplotlib.use("Agg")  # write the PNG without a display
+    ax = results.plot()
+    ax.set_title(experiment.name)
+    ax.figure.savefig(out / "losses.png", dpi=120, bbox_inches="tight")
+    print(f"wrote {out}/results.csv, results.json, results.md, losses.png and runs/*/seed-*/checkpoint.pt")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")  # `python -m minitorchnn --model wavenet` means train
     args = build_parser().parse_args(argv)
-    return train(args)
+    return compare(args) if args.command == "compare" else train(args)
 
 
 if __name__ == "__main__":

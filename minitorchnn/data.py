@@ -174,9 +174,20 @@ def build_contexts(words: list[str], vocab: CharVocab, block_size: int) -> tuple
 class NamesDataset(dict):
     """{"train": (X, Y), "val": (X, Y), "test": (X, Y)} with the vocab and the shuffled words attached."""
 
-    def __init__(self, splits: dict, vocab: CharVocab, block_size: int, words: list[str]) -> None:
+    def __init__(self, splits: dict, vocab: CharVocab, block_size: int, words: list[str],
+                 split_words: dict[str, list[str]] | None = None) -> None:
         super().__init__(splits)
         self.vocab, self.block_size, self.words = vocab, block_size, words
+        self.split_words = split_words
+
+    def with_block_size(self, block_size: int) -> NamesDataset:
+        """The same train/val/test words, cut into contexts of another length."""
+        if block_size == self.block_size:
+            return self
+        if self.split_words is None:
+            raise ValueError("with_block_size needs the words of each split (build the dataset with names_dataset)")
+        splits = {k: build_contexts(v, self.vocab, block_size) for k, v in self.split_words.items()}
+        return NamesDataset(splits, self.vocab, block_size, self.words, self.split_words)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v[1]):,}" for k, v in self.items())
@@ -197,7 +208,8 @@ def names_dataset(block_size: int = 8, seed: int = 42, words: list[str] | None =
     n1 = int(splits[0] * len(words))
     n2 = int((splits[0] + splits[1]) * len(words))
     parts = {"train": words[:n1], "val": words[n1:n2], "test": words[n2:]}
-    return NamesDataset({k: build_contexts(v, vocab, block_size) for k, v in parts.items()}, vocab, block_size, words)
+    return NamesDataset({k: build_contexts(v, vocab, block_size) for k, v in parts.items()}, vocab, block_size,
+                        words, parts)
 
 
 class TextDataset:

@@ -102,6 +102,36 @@ class BatchNorm1d(Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
+class BatchNorm1dPerPosition(BatchNorm1d):
+    """The lecture's first, buggy BatchNorm on 3-D input: statistics over the batch only, one set per position.
+
+    (B, T, C) with T == positions: each (t, c) pair gets its own mean and variance, over B values
+    instead of B * T; gamma and beta are still shared per channel. Kept only to re-run the "fix the
+    BatchNorm bug" step of the WaveNet lecture; use BatchNorm1d.
+    """
+
+    def __init__(self, num_features: int, positions: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(num_features, eps, momentum)
+        self.positions = positions
+        self.running_mean = torch.zeros(positions, num_features)
+        self.running_var = torch.ones(positions, num_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[1] != self.positions:
+            raise ValueError(f"{self!r} expected a (B, {self.positions}, C) input, got shape {tuple(x.shape)}")
+        _check_channels(self, x, self.num_features)
+        if not self.training:
+            return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps) * self.gamma + self.beta
+        B, T, C = x.shape
+        # (B, T, C) -> (B, T * C): every (position, channel) pair is its own feature, normalised over B
+        out = BatchNormFunction.apply(x.reshape(B, T * C), self.gamma.repeat(T), self.beta.repeat(T), self.eps,
+                                      self.running_mean.view(-1), self.running_var.view(-1), self.momentum)
+        return out.view(B, T, C)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, positions={self.positions}, eps={self.eps}, momentum={self.momentum}"
+
+
 class LayerNorm1d(Module):
     """Normalise each position over its channels: (..., C) -> (..., C), as torch.nn.LayerNorm(C)."""
 

@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from .layers import BatchNorm1d, Embedding, FlattenConsecutive, Linear, Sequential, Tanh
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
+                     Sequential, Tanh)
 
 
 def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
@@ -30,25 +31,47 @@ def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: i
     return model
 
 
-def wavenet(vocab_size: int = 27, block_size: int = 8, n_embd: int = 24, n_hidden: int = 128) -> Sequential:
+def wavenet(vocab_size: int = 27, block_size: int = 8, n_embd: int = 24, n_hidden: int = 128,
+            norm: str = "batchnorm") -> Sequential:
     """The lecture's hierarchical WaveNet: fuse 2 consecutive positions per level, log2(block_size) levels.
 
     76,579 parameters at the defaults. Shapes for a batch of 4 at block_size 8:
     (4, 8) -> Embedding (4, 8, 24) -> (4, 4, 48) -> (4, 4, 128) -> (4, 2, 256) -> (4, 2, 128)
     -> (4, 256) -> (4, 128) -> (4, 27).
+    norm after each hidden Linear: "batchnorm" (default), "layernorm", "none" (the Linear keeps its
+    bias) or "batchnorm-per-position" (the lecture's bug, for comparisons).
     """
     levels = round(math.log2(block_size))
     if block_size < 2 or 2**levels != block_size:
         raise ValueError(f"wavenet needs block_size to be a power of 2 (2, 4, 8, 16, ...), got {block_size}")
+    if norm not in NORMS:
+        raise ValueError(f"wavenet: unknown norm {norm!r}; known: {', '.join(NORMS)}")
     layers = [Embedding(vocab_size, n_embd)]
-    width = n_embd
+    width, positions = n_embd, block_size
     for _ in range(levels):
-        layers += [FlattenConsecutive(2), Linear(2 * width, n_hidden, bias=False), BatchNorm1d(n_hidden), Tanh()]
+        positions //= 2
+        layers += [FlattenConsecutive(2), Linear(2 * width, n_hidden, bias=norm == "none"),
+                   *_norm_layer(norm, n_hidden, positions), Tanh()]
         width = n_hidden
     layers.append(Linear(n_hidden, vocab_size))
     with torch.no_grad():
         layers[-1].weight *= 0.1
     return Sequential(layers)
+
+
+NORMS = ("batchnorm", "layernorm", "none", "batchnorm-per-position")
+
+
+def _norm_layer(norm: str, width: int, positions: int) -> list:
+    if norm == "batchnorm":
+        return [BatchNorm1d(width)]
+    if norm == "layernorm":
+        return [LayerNorm1d(width)]
+    if norm == "batchnorm-per-position" and positions > 1:  # the last level is 2-D: no positions to split
+        return [BatchNorm1dPerPosition(width, positions)]
+    if norm == "batchnorm-per-position":
+        return [BatchNorm1d(width)]
+    return []
 
 
 DEFAULT_BLOCK_SIZE = {"mlp": 3, "mlp-bn": 3, "wavenet": 8}

@@ -76,10 +76,14 @@ class Module:
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Module:
         """Move every tensor (in place on this object) to a device and/or floating dtype."""
         for m in self.modules():
-            for name, value in list(vars(m).items()):
-                if isinstance(value, Tensor):
-                    setattr(m, name, _moved(value, device, dtype))
+            m._move_own_tensors(device, dtype)
         return self
+
+    def _move_own_tensors(self, device, dtype) -> None:
+        """Move the tensors held directly by this layer (not by its sub-layers)."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, Tensor):
+                setattr(self, name, _moved(value, device, dtype))
 
     def double(self) -> Module:
         return self.to(dtype=torch.float64)

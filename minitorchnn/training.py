@@ -171,13 +171,14 @@ class RegisterModel:
     def train(self, x: Tensor, y: Tensor, steps: int, batch_size: int = 32, lr: float = 0.1, schedule=None,
               momentum: float = 0.0, weight_decay: float = 0.0, seed: int | None = None,
               progress: bool | None = None, log_every: int | None = None, check_every: int = 100,
-              optimizer: str = "sgd", clip: float | None = None) -> dict:
+              optimizer: str = "sgd", clip: float | None = None, callback=None) -> dict:
         """Train on random minibatches of (x, y) for `steps` steps; returns this run's loss and lr per step.
 
         `schedule` is None (constant lr), 'step' (lr, then lr/10 for the last quarter), 'exponential'
         (lr * 0.95 ** (step // 200)), 'cosine' (from lr down to lr/100) or any function step -> lr.
         With `seed`, the minibatches are drawn from their own generator, so two runs with the same seed
-        and initial weights are identical.
+        and initial weights are identical. `callback(step, optimizer)`, if given, runs after every update
+        (diagnostics.UpdateRatioTracker is one).
         """
         if len(x) != len(y):
             raise ValueError(f"train got {len(x)} inputs but {len(y)} targets")
@@ -191,7 +192,7 @@ class RegisterModel:
             return x[ix], y[ix]
 
         return self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip,
-                         progress, log_every, check_every)
+                         progress, log_every, check_every, callback=callback)
 
     def train_text(self, dataset: TextDataset, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
                    schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
@@ -237,7 +238,7 @@ class RegisterModel:
     def _run(self, next_batch, steps: int, lr: float, schedule, optimizer: str, momentum: float,
              weight_decay: float, clip: float | None, progress: bool | None, log_every: int | None,
              check_every: int, on_step=None, every: int | None = None,
-             betas: tuple[float, float] = (0.9, 0.999)) -> dict:
+             betas: tuple[float, float] = (0.9, 0.999), callback=None) -> dict:
         """The training loop: batch, forward, loss, backward, (clip), lr from the schedule, update."""
         if steps < 1:
             raise ValueError(f"train expected steps >= 1, got {steps}")
@@ -261,6 +262,8 @@ class RegisterModel:
                     clip_grad_norm(params, clip)
                 opt.lr = schedule(i)
                 opt.step()
+                if callback is not None:
+                    callback(i + 1, opt)
                 losses[i] = loss.detach()
                 lrs.append(opt.lr)
                 last = i == steps - 1

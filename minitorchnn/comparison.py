@@ -1,0 +1,250 @@
+"""compare(): train several model variants on the same batches over a few seeds, and tabulate the losses.
+
+An instructor's question "what does this layer buy us?" as one call:
+
+    results = mtn.compare({"plain": lambda: mtn.mlp(), "batchnorm": lambda: mtn.mlp(batchnorm=True)},
+                          mtn.names_dataset(3), steps=20_000)
+    results            # the table: parameters, train/val/test as mean ± std over seeds, ms per step
+    results.plot()     # the smoothed training-loss curves, one per variant
+
+With out_dir, every finished run is written to disk (its checkpoint, then its result.json), and a
+second call with the same out_dir picks up where the first stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from .data import NamesDataset, TextDataset
+from .module import Module
+from .training import LossTable, RegisterModel, progress_enabled
+
+
+@dataclass
+class Variant:
+    """A model to compare: how to build it, and what differs in its data or training (block_size, lr, ...)."""
+
+    build: Callable[[], Module]
+    block_size: int | None = None
+    train: dict = field(default_factory=dict)  # overrides of compare()'s training settings
+
+
+TRAIN_SETTINGS = ("batch_size", "lr", "schedule", "momentum", "weight_decay", "optimizer", "clip", "eval_iters")
+
+
+def _as_variant(name: str, value) -> Variant:
+    if isinstance(value, Variant):
+        return value
+    if callable(value) and not isinstance(value, Module):  # a built model is callable too, but used up by one seed
+        return Variant(value)
+    raise TypeError(f"compare: variant {name!r} must be a function that builds a model (each seed starts "
+                    f"from a fresh one), or a Variant; got {type(value).__name__}")
+
+
+class Comparison:
+    """The runs of a comparison: one row per (variant, seed) and the training loss of every step."""
+
+    def __init__(self, runs: list[dict], curves: dict[tuple[str, int], list[float]]) -> None:
+        self.runs, self.curves = runs, curves
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(run["variant"] for run in self.runs))
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "val", "test") if any(s in run for run in self.runs)]
+
+    def values(self, variant: str, split: str) -> list[float]:
+        """The loss of one split for every seed of a variant."""
+        if variant not in self.variants:
+            raise KeyError(f"no variant {variant!r}; the variants are {self.variants}")
+        return [run[split] for run in self.runs if run["variant"] == variant]
+
+    def mean(self, variant: str, split: str = "val") -> float:
+        return statistics.mean(self.values(variant, split))
+
+    def table(self) -> LossTable:
+        """One row per variant: parameters, mean ± std of every split over the seeds, ms per step."""
+        rows = []
+        for name in self.variants:
+            runs = [run for run in self.runs if run["variant"] == name]
+            row: dict = {"variant": name, "parameters": f"{runs[0]['parameters']:,}", "seeds": str(len(runs))}
+            for split in self.splits:
+                vals = [run[split] for run in runs]
+                mean = f"{statistics.mean(vals):.4f}"
+                row[split] = f"{mean} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else mean
+            row["ms/step"] = f"{statistics.mean(run['ms_per_step'] for run in runs):.2f}"
+            rows.append(row)
+        return LossTable(rows)
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def to_markdown(self) -> str:
+        return self.table().to_markdown()
+
+    def _repr_markdown_(self) -> str:  # Jupyter renders the table
+        return self.to_markdown()
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """Every run as a CSV row (variant, seed, parameters, losses, ms_per_step); written to path if given."""
+        columns = ["variant", "seed", "parameters", *self.splits, "ms_per_step", "steps"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.runs)
+        if path is not None:
+            Path(path).write_text(buffer.getvalue())
+        return buffer.getvalue()
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Runs and loss curves as JSON; written to path if given."""
+        text = json.dumps({"runs": self.runs,
+                           "curves": [{"variant": v, "seed": s, "loss": c} for (v, s), c in self.curves.items()]})
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def plot(self, ax=None, window: int | None = None):
+        """The training loss of each variant (mean over seeds), averaged over windows of steps."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        for name in self.variants:
+            curves = [torch.tensor(c) for (v, _), c in self.curves.items() if v == name]
+            length = min(len(c) for c in curves)
+            mean = torch.stack([c[:length] for c in curves]).mean(0)
+            k = window or max(1, length // 100)
+            n = length // k * k
+            smooth = mean[:n].view(-1, k).mean(1)
+            ax.plot(torch.arange(len(smooth)) * k + k / 2, smooth, label=f"{name} ({len(curves)} seeds)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (window mean)")
+        ax.legend()
+        return ax
+
+
+def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, settings: dict, device) -> tuple[RegisterModel, dict]:
+    """Build and train one variant with one seed; the seed fixes both the weights and the batches."""
+    torch.manual_seed(seed)
+    model = variant.build()
+    if not isinstance(model, Module):
+        raise TypeError(f"a variant's build function must return a minitorchnn Module, got {type(model).__name__}")
+    reg = RegisterModel(model, name, f"seed {seed}", device=device, verbose=False)
+    s = {**settings, **variant.train}
+    common = dict(steps=steps, batch_size=s["batch_size"], lr=s["lr"], schedule=s["schedule"],
+                  optimizer=s["optimizer"], momentum=s["momentum"], weight_decay=s["weight_decay"],
+                  clip=s["clip"], seed=seed, progress=False)
+    if isinstance(dataset, TextDataset):
+        if variant.block_size is None:
+            raise ValueError("compare on a TextDataset needs each Variant's block_size")
+        run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], **common)
+        losses = reg.estimate_loss(dataset, s["eval_iters"], s["batch_size"], variant.block_size)
+    else:
+        data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
+        run = reg.train(*data["train"], **common)
+        losses = reg.split_losses(data).rows[0]
+    result = {"seed": seed, "parameters": reg.n_parameters,
+              **{k: losses[k] for k in ("train", "val", "test") if k in losses},
+              "ms_per_step": 1000 * run["seconds"] / steps, "steps": steps}
+    return reg, {**result, "loss": run["loss"]}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)  # a crash leaves either no file or a whole one, never half of one
+
+
+def compare(variants: dict, dataset: NamesDataset | TextDataset, steps: int, seeds=(0, 1, 2), *,
+            batch_size: int = 32, lr: float = 0.1, schedule="step", momentum: float = 0.0,
+            weight_decay: float = 0.0, optimizer: str = "sgd", clip: float | None = None, eval_iters: int = 50,
+            device=None, out_dir: str | Path | None = None, config: dict | None = None,
+            progress: bool | None = None) -> Comparison:
+    """Train every variant with every seed and return the Comparison.
+
+    For one seed, every variant starts from torch.manual_seed(seed) and draws the same minibatches
+    (same indices, and the same examples for any block_size). On a NamesDataset the losses are over
+    whole splits; on a TextDataset, estimate_loss over eval_iters batches (train and val only).
+    With out_dir, each finished run is saved as out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json},
+    finished runs are not trained again, and `config` (what defines the experiment) must match the
+    one stored there.
+    """
+    if not variants:
+        raise ValueError("compare needs at least one variant")
+    if steps < 1 or not seeds:
+        raise ValueError(f"compare needs steps >= 1 and at least one seed, got steps={steps}, seeds={seeds}")
+    table = {name: _as_variant(name, value) for name, value in variants.items()}
+    settings = dict(batch_size=batch_size, lr=lr, schedule=schedule, momentum=momentum,
+                    weight_decay=weight_decay, optimizer=optimizer, clip=clip, eval_iters=eval_iters)
+    for name, variant in table.items():
+        unknown = sorted(set(variant.train) - set(TRAIN_SETTINGS))
+        if unknown:
+            raise ValueError(f"variant {name!r}: unknown training settings {unknown}; known: {list(TRAIN_SETTINGS)}")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        identity = {"variants": list(table), "steps": steps, "seeds": list(seeds),
+                    **{k: _plain(v) for k, v in settings.items()}, **(config or {})}
+        _claim_folder(out_dir, identity)
+    grid = [(name, seed) for seed in seeds for name in table]
+    runs: list[dict] = []
+    curves: dict[tuple[str, int], list[float]] = {}
+    bar = tqdm(grid, desc="compare", disable=not progress_enabled(progress, 1000 * len(grid)), leave=False)
+    for name, seed in bar:
+        bar.set_postfix(variant=name, seed=seed, refresh=False)
+        folder = out_dir / "runs" / name / f"seed-{seed}" if out_dir is not None else None
+        if folder is not None and (folder / "result.json").exists():  # finished before: read, don't retrain
+            result = json.loads((folder / "result.json").read_text())
+        else:
+            reg, result = _train_one(name, table[name], dataset, seed, steps, settings, device)
+            result = {"variant": name, **result}
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                reg.save(folder / "checkpoint.pt")
+                _write_atomic(folder / "result.json", json.dumps(result))  # last: marks the run finished
+        curves[name, seed] = result.pop("loss")
+        runs.append(result)
+    bar.close()
+    comparison = Comparison(runs, curves)
+    if out_dir is not None:
+        comparison.to_csv(out_dir / "results.csv")
+        comparison.to_json(out_dir / "results.json")
+        (out_dir / "results.md").write_text(comparison.to_markdown() + "\n")
+    return comparison
+
+
+def _claim_folder(out_dir: Path, identity: dict) -> None:
+    """Make out_dir ours: store what defines the experiment, or check it is what is stored there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stored_path = out_dir / "experiment.json"
+    current = _plain(identity)  # as JSON would give it back (tuples become lists)
+    if stored_path.exists():
+        stored = json.loads(stored_path.read_text())
+        if stored != current:
+            changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+            raise ValueError(f"{out_dir} holds runs of a different experiment (settings that differ: {changed}); "
+                             f"use another output folder, or delete this one to start over")
+    else:
+        _write_atomic(stored_path, json.dumps(current, indent=2))
+
+
+def _plain(value):
+    """A JSON-friendly stand-in for a setting (tuples become lists, a schedule function its name)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__name__", type(value).__name__)

@@ -1,0 +1,150 @@
+"""The lectures' health checks of a network, as functions: activations, gradients, update-to-data ratios.
+
+    stats = mtn.activation_stats(model, xb)          # per Tanh layer: mean, std, % saturated
+    mtn.plot_activations(model, xb)                  # their histograms
+    mtn.plot_gradients(model, xb, yb)                # histograms of the weights' gradients
+    tracker = mtn.UpdateRatioTracker(model)          # pass as reg.train(..., callback=tracker)
+    tracker.plot()                                   # log10(update std / data std) over training
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor
+
+from .layers import Tanh
+from .loss import cross_entropy
+from .module import Module
+
+SATURATED = 0.97  # |tanh| above this: the gradient (1 - t^2) is below 6% of its full size
+
+
+@contextmanager
+def _recording(model: Module, layer_type: type):
+    """Keep the output of every layer of layer_type during one forward pass: [(name, output)]."""
+    found = [(name, m) for name, m in _named_modules(model) if isinstance(m, layer_type)]
+    if not found:
+        raise ValueError(f"the model has no {layer_type.__name__} layer to look at")
+    outputs: list[tuple[str, Tensor]] = []
+    for name, layer in found:
+        def forward(x, layer=layer, name=name):
+            out = type(layer).forward(layer, x)
+            outputs.append((name, out))
+            return out
+        layer.forward = forward  # an instance attribute hides the class's forward for this pass only
+    try:
+        yield outputs
+    finally:
+        for _, layer in found:
+            del layer.forward
+
+
+def _named_modules(model: Module, prefix: str = ""):
+    yield prefix or type(model).__name__, model
+    for name, child in model.named_children():
+        yield from _named_modules(child, f"{prefix}{name}." if prefix else f"{name}.")
+
+
+def activation_stats(model: Module, x: Tensor, layer_type: type = Tanh, keep_grad: bool = False) -> list[dict]:
+    """For each layer of layer_type (Tanh by default) after one forward pass on x: its output's mean,
+    std and the percentage of saturated outputs (|t| > 0.97). Runs in the model's current mode."""
+    with _recording(model, layer_type) as outputs, torch.set_grad_enabled(keep_grad):
+        model(x)
+    rows = []
+    for name, out in outputs:
+        t = out.detach()
+        rows.append({"layer": f"{name.rstrip('.')} ({layer_type.__name__})", "mean": t.mean().item(),
+                     "std": t.std().item(), "saturated %": 100 * (t.abs() > SATURATED).float().mean().item()})
+    return rows
+
+
+def plot_activations(model: Module, x: Tensor, layer_type: type = Tanh, ax=None):
+    """Histograms of every Tanh layer's outputs in one plot (the lecture's activation distribution)."""
+    import matplotlib.pyplot as plt
+
+    with _recording(model, layer_type) as outputs, torch.no_grad():
+        model(x)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    for name, out in outputs:
+        t = out.detach().float().cpu()
+        saturated = 100 * (t.abs() > SATURATED).float().mean().item()
+        hist = torch.histc(t, bins=50, min=-1, max=1) if layer_type is Tanh else torch.histc(t, bins=50)
+        lo, hi = (-1.0, 1.0) if layer_type is Tanh else (t.min().item(), t.max().item())
+        centers = torch.linspace(lo, hi, 51)[:-1] + (hi - lo) / 100
+        ax.plot(centers, hist, label=f"{name.rstrip('.')}: std {t.std():.2f}, saturated {saturated:.1f}%")
+    ax.set_title(f"{layer_type.__name__} outputs")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def gradient_stats(model: Module, x: Tensor, y: Tensor) -> list[dict]:
+    """One forward and backward pass on (x, y); for every weight matrix: gradient mean, std and grad:data ratio.
+    The model's own .grad fields are left as they were."""
+    params = dict(model.named_parameters())
+    weights = {name: p for name, p in params.items() if p.ndim == 2}
+    grads = torch.autograd.grad(cross_entropy(model(x), y), list(weights.values()))
+    rows = []
+    for (name, p), g in zip(weights.items(), grads):
+        rows.append({"weight": f"{name} {tuple(p.shape)}", "grad mean": g.mean().item(), "grad std": g.std().item(),
+                     "grad:data": (g.std() / p.detach().std()).item()})
+    return rows
+
+
+def plot_gradients(model: Module, x: Tensor, y: Tensor, ax=None):
+    """Histograms of the gradient of every weight matrix after one backward pass on (x, y)."""
+    import matplotlib.pyplot as plt
+
+    weights = {name: p for name, p in model.named_parameters() if p.ndim == 2}
+    grads = torch.autograd.grad(cross_entropy(model(x), y), list(weights.values()))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    for (name, p), g in zip(weights.items(), grads):
+        g = g.float().cpu()
+        hist = torch.histc(g, bins=50)
+        edges = torch.linspace(g.min().item(), g.max().item(), 51)
+        ax.plot((edges[:-1] + edges[1:]) / 2, hist, label=f"{name} {tuple(p.shape)}: std {g.std():.2e}")
+    ax.set_title("weight gradients")
+    ax.legend(fontsize=8)
+    return ax
+
+
+class UpdateRatioTracker:
+    """Records, for every weight matrix, log10(std(lr * grad) / std(weight)) after each update.
+
+    The lecture's rule of thumb: around -3 (an update changes a weight by about 1/1000 of its size).
+    Far below, the layer learns too slowly; far above, too fast. Pass it to RegisterModel.train as
+    callback=tracker; it is called after each optimiser step with the step number and the optimiser.
+    """
+
+    def __init__(self, model: Module, every: int = 1) -> None:
+        self.weights = {name: p for name, p in model.named_parameters() if p.ndim == 2}
+        self.every = every
+        self.steps: list[int] = []
+        self.ratios: dict[str, list[float]] = {name: [] for name in self.weights}
+
+    def __call__(self, step: int, optimizer) -> None:
+        if step % self.every:
+            return
+        with torch.no_grad():
+            values = torch.stack([(optimizer.lr * p.grad).std() / p.std() for p in self.weights.values()])
+            values = values.log10().tolist()  # one read from the device for all layers
+        self.steps.append(step)
+        for name, v in zip(self.weights, values):
+            self.ratios[name].append(v)
+
+    def plot(self, ax=None):
+        import matplotlib.pyplot as plt
+
+        if not self.steps:
+            raise ValueError("UpdateRatioTracker.plot: nothing recorded yet; pass the tracker to train(callback=...)")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 3))
+        for name, values in self.ratios.items():
+            ax.plot(self.steps, values, label=f"{name} {tuple(self.weights[name].shape)}")
+        ax.axhline(-3, color="k", linestyle="--", linewidth=1)  # the rule-of-thumb level
+        ax.set_xlabel("step")
+        ax.set_ylabel("log10(update std / data std)")
+        ax.legend(fontsize=8)
+        return ax

@@ -1,0 +1,123 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import minitorchnn as mtn
+from minitorchnn import comparison
+from minitorchnn.__main__ import main
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+GOOD = """\
+name = "tiny"
+steps = 20
+seeds = [0]
+
+[train]
+lr = 0.1
+
+[variants.plain]
+model = "mlp"
+block_size = 3
+
+[variants.relu]
+block_size = 3
+layers = ["Embedding(27, 10)", "FlattenConsecutive(3)", "Linear(30, 50)", "ReLU()", "Linear(50, 27)"]
+"""
+
+
+def write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_experiments_load_with_the_lectures_parameter_counts():
+    counts = {}
+    for path in sorted(EXPERIMENTS.glob("*.toml")):
+        exp = mtn.load_experiment(path)
+        counts[exp.name] = {name: v.build().num_parameters() for name, v in exp.variants.items()}
+    assert counts["loss-analysis"] == {"plain-block3": 11_897, "batchnorm-block3": 12_097,
+                                       "plain-block8": 21_897, "batchnorm-block8": 22_097}
+    assert counts["wavenet-log"] == {"mlp-block3": 12_097, "mlp-block8": 22_097, "hierarchical-bug": 22_397,
+                                     "hierarchical": 22_397, "hierarchical-big": 76_579}
+    assert set(counts["activations-and-norms"]) == {"tanh", "relu", "tanh-batchnorm", "tanh-layernorm"}
+
+
+def test_layers_are_built_as_written(tmp_path):
+    exp = mtn.load_experiment(write(tmp_path, GOOD))
+    model = exp.variants["relu"].build()
+    assert [type(layer).__name__ for layer in model] == ["Embedding", "FlattenConsecutive", "Linear", "ReLU", "Linear"]
+    assert model[2].weight.shape == (30, 50) and exp.variants["relu"].block_size == 3
+    assert exp.train == {"lr": 0.1} and exp.seeds == (0,) and exp.steps == 20
+    assert model[2].weight.data_ptr() != exp.variants["relu"].build()[2].weight.data_ptr()  # a fresh model per call
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "x"\nsteps = \n', r"exp.toml: not valid TOML: .*\(at line 2, column 9\)"),
+    (GOOD.replace("seeds = [0]", "seeds = [0]\nstpes = 3"), r"exp.toml, line 4: unknown key 'stpes'; known keys: name,"),
+    (GOOD.replace("lr = 0.1", "learning_rate = 0.1"),
+     r"line 6: train: unknown setting 'learning_rate'; known: batch_size, lr,"),
+    (GOOD.replace('"ReLU()"', '"Relu()"'),
+     r"line 14: variants.relu.layers\[3\] 'Relu\(\)': unknown layer 'Relu'; known layers: Embedding, Linear, "
+     r"BatchNorm1d, BatchNorm1dPerPosition, LayerNorm1d, FlattenConsecutive, Flatten, Tanh, ReLU, Dropout"),
+    (GOOD.replace('"Linear(30, 50)"', '"Linear(30, size=50)"'),
+     r"line 14: variants.relu.layers\[2\] 'Linear\(30, size=50\)': missing a required argument: "
+     r"'out_features'; it takes Linear\(in_features, out_features, bias=True\)"),
+    (GOOD.replace('model = "mlp"', 'model = "mlp3"'), r"line 9: variants.plain: unknown model 'mlp3'; known models: mlp, wavenet, gpt, wavegpt"),
+    (GOOD.replace('block_size = 3\n\n[variants.relu]', 'block_size = 3\nargs = { hidden = 5 }\n\n[variants.relu]'),
+     r"line 11: variants.plain: model 'mlp' cannot take these arguments \(got an unexpected keyword argument "
+     r"'hidden'\); it takes mlp\(vocab_size=27, block_size=3, n_embd=10, n_hidden=200, batchnorm=False\)"),
+    (GOOD.replace('block_size = 3\nlayers', 'layers'), r"line 12: variants.relu needs block_size"),
+    (GOOD.replace('steps = 20', 'steps = "20"'), r"line 2: steps must be a int, got '20'"),
+    (GOOD.replace('model = "mlp"\n', ''), r"variants.plain needs exactly one of `model"),
+    (GOOD.replace('block_size = 3\n\n', 'block_size = 6\nargs = { n_embd = 10 }\n\n').replace('"mlp"', '"wavenet"'),
+     r"variants.plain: wavenet needs block_size to be a power of 2"),
+])
+def test_a_malformed_experiment_is_named_with_key_and_line(tmp_path, text, message):
+    with pytest.raises(mtn.ExperimentError, match=message):
+        mtn.load_experiment(write(tmp_path, text))
+
+
+def test_cli_compare_writes_the_run_folder_and_resumes(tmp_path, capsys, monkeypatch):
+    path, out = write(tmp_path, GOOD), tmp_path / "run"
+    real, calls = comparison._train_one, []
+
+    def interrupted_after_one(name, *args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(comparison, "_train_one", interrupted_after_one)
+    assert main(["compare", str(path), "--out", str(out), "--quiet"]) == 130
+    assert "interrupted: 1 finished runs are kept" in capsys.readouterr().err
+
+    def counting(name, *args):
+        calls.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(comparison, "_train_one", counting)
+    assert main(["compare", str(path), "--out", str(out), "--quiet"]) == 0
+    assert calls == ["plain", "relu"]  # the first run was not trained again
+    printed = capsys.readouterr().out
+    assert "plain" in printed and "relu" in printed and "ms/step" in printed
+    for name in ("results.csv", "results.json", "results.md", "losses.png", "experiment.json"):
+        assert (out / name).stat().st_size > 0
+    stored = json.loads((out / "experiment.json").read_text())
+    assert stored["variants"]["plain"] == {"model": "mlp", "block_size": 3} and stored["steps"] == 20
+    assert len(list(out.glob("runs/*/seed-0/checkpoint.pt"))) == 2
+    # the same folder with other settings is refused, not mixed in
+    assert main(["compare", str(path), "--out", str(out), "--steps", "21", "--quiet"]) == 2
+    assert "holds runs of a different experiment" in capsys.readouterr().err
+
+
+def test_cli_reports_a_bad_file_without_a_traceback(tmp_path):
+    path = write(tmp_path, GOOD.replace('"ReLU()"', '"Relu()"'))
+    result = subprocess.run([sys.executable, "-m", "minitorchnn", "compare", str(path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown layer 'Relu'; known layers:" in result.stderr
