@@ -28,6 +28,13 @@ def test_names_dataset_is_built_as_the_lectures_build_it(names3):
     assert vocab.decode(X[len(first)]) == (".." + first)[-3:]
 
 
+def test_with_block_size_cuts_the_same_split_words_into_longer_contexts(names3, names8):
+    longer = names3.with_block_size(8)
+    assert longer.block_size == 8 and names3.with_block_size(3) is names3
+    for split in ("train", "val", "test"):
+        assert torch.equal(longer[split][0], names8[split][0]) and torch.equal(longer[split][1], names8[split][1])
+
+
 def test_names_vocab_has_dot_at_zero(names8):
     assert names8.vocab.itos[0] == "." and names8.vocab.stoi["a"] == 1 and len(names8.vocab) == 27
 

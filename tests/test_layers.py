@@ -137,6 +137,29 @@ def test_batchnorm_eval_does_not_change_running_stats():
     assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
 
 
+def test_per_position_batchnorm_is_torch_batchnorm_over_position_channel_pairs():
+    # the lecture's first 3-D BatchNorm: (B, T, C) normalised over B only, for each (t, c) on its own
+    ours = _random_affine(mtn.BatchNorm1dPerPosition(3, positions=4))
+    theirs = nn.BatchNorm1d(12)
+    with torch.no_grad():
+        theirs.weight.copy_(ours.gamma.repeat(4))
+        theirs.bias.copy_(ours.beta.repeat(4))
+    x = (torch.randn(16, 4, 3) * 2 + torch.arange(4.0)[None, :, None]).requires_grad_()
+    out_o, out_t = ours(x), theirs(x.reshape(16, 12)).view(16, 4, 3)
+    torch.testing.assert_close(out_o, out_t, **TOL)
+    upstream = torch.randn(16, 4, 3)
+    g_o = torch.autograd.grad(out_o, [x, ours.gamma], upstream)
+    g_t = torch.autograd.grad(out_t, [x, theirs.weight], upstream)
+    torch.testing.assert_close(g_o[0], g_t[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_o[1], g_t[1].view(4, 3).sum(0), rtol=1e-5, atol=1e-5)  # gamma shared by positions
+    torch.testing.assert_close(ours.running_var.view(-1), theirs.running_var, **TOL)
+    ours.eval()
+    theirs.eval()
+    torch.testing.assert_close(ours(x), theirs(x.reshape(16, 12)).view(16, 4, 3), **TOL)
+    with pytest.raises(ValueError, match=r"BatchNorm1dPerPosition\(3, positions=4.*expected a \(B, 4, C\) input, got shape \(2, 5, 3\)"):
+        ours(torch.randn(2, 5, 3))
+
+
 def test_batchnorm_errors():
     bn = mtn.BatchNorm1d(6)
     with pytest.raises(ValueError, match=r"BatchNorm1d\(6, eps=1e-05, momentum=0.1\) expected 6 channels in the last dim, got 5"):

@@ -61,3 +61,15 @@ def test_wavenet_every_position_equals_the_hierarchical_model_on_every_window(bl
 def test_wavenet_every_position_refuses_training_mode():
     with pytest.raises(ValueError, match=r"needs model.eval\(\)"):
         mtn.wavenet_every_position(mtn.wavenet(), torch.zeros(2, 8, dtype=torch.long))
+
+
+def test_wavenet_norm_choices():
+    counts = {norm: mtn.wavenet(n_embd=10, n_hidden=68, norm=norm).num_parameters()
+              for norm in ("batchnorm", "layernorm", "none", "batchnorm-per-position")}
+    # the lecture's 22K WaveNet; without a norm each hidden Linear gets its bias back instead of beta and gamma
+    assert counts == {"batchnorm": 22_397, "layernorm": 22_397, "none": 22_193, "batchnorm-per-position": 22_397}
+    buggy = mtn.wavenet(n_embd=10, n_hidden=68, norm="batchnorm-per-position")
+    assert [type(m).__name__ for m in buggy if "BatchNorm" in type(m).__name__] == [
+        "BatchNorm1dPerPosition", "BatchNorm1dPerPosition", "BatchNorm1d"]  # the last level is 2-D
+    with pytest.raises(ValueError, match="wavenet: unknown norm 'groupnorm'; known: batchnorm, layernorm"):
+        mtn.wavenet(norm="groupnorm")
