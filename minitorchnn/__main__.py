@@ -1,6 +1,9 @@
-"""Command line: `python -m minitorchnn [train] --model NAME ...` trains a course model on names.txt,
-prints its train/val/test losses and samples names from it; `python -m minitorchnn compare FILE.toml`
-runs an experiment grid (variants x seeds) and writes its results to a run folder."""
+"""Command line.
+
+`python -m minitorchnn [train] --model NAME ...` trains a course model: the names models on names.txt,
+gpt/wavegpt on Shakespeare or, with --data FILE, on any text file; under torchrun, data parallel.
+`python -m minitorchnn compare FILE.toml` runs an experiment grid (variants x seeds) into a run folder.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,30 +13,60 @@ from pathlib import Path
 
 import torch
 
-from .data import names_dataset
+from . import distributed
+from .corpus import text_dataset
+from .data import names_dataset, shakespeare_dataset
+from .gpt import GPT
 from .models import DEFAULT_BLOCK_SIZE, MODELS
+from .optim import WarmupCosine
 from .training import RegisterModel
+from .wavegpt import WaveGPT
 
 COMMANDS = ("train", "compare")
+
+
+TEXT_MODELS = ("gpt", "wavegpt")
+NAMES_DEFAULTS = dict(steps=30_000, batch_size=32, lr=0.1, optimizer="sgd")
+TEXT_DEFAULTS = dict(steps=2_000, batch_size=12, lr=1e-3, optimizer="adamw", block_size=64)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m minitorchnn",
-        description="Train a course model on names.txt, print its split losses and sample names from it.",
+        description="Train a course model: the names models on names.txt, gpt/wavegpt on Shakespeare or any text file.",
         epilog="Example: python -m minitorchnn train --model wavenet --steps 200000  (the lecture's full run)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="train a model on names.txt (the default command)",
-                           description="Train a model on names.txt with minibatch SGD, then evaluate and sample.")
-    train.add_argument("--model", choices=sorted(MODELS), default="mlp", help="which model to build (default: mlp)")
+    train = sub.add_parser(
+        "train", help="train a model (the default command)",
+        description="Train a model, then evaluate and sample it. mlp, mlp-bn and wavenet read names.txt; gpt "
+                    "and wavegpt read shakespeare.txt, or any text file given with --data. Under torchrun "
+                    "(torchrun --nproc_per_node=N -m minitorchnn train ...) the batch is split over N "
+                    "processes and their gradients are averaged.")
+    train.add_argument("--model", choices=sorted(MODELS) + list(TEXT_MODELS), default=None,
+                       help="which model to build (default: mlp; gpt with --data)")
+    train.add_argument("--data", default=None, metavar="FILE",
+                       help="train gpt/wavegpt on this text file (encoded once to FILE.LEVEL.bin, read by memmap)")
+    train.add_argument("--level", choices=["char", "byte"], default="char",
+                       help="with --data: characters of the file, or its bytes (vocabulary 256)")
     train.add_argument("--block-size", type=int, default=None,
-                       help="characters of context (default: 3 for the MLPs, 8 for wavenet)")
-    train.add_argument("--steps", type=int, default=30_000, help="SGD steps (default: 30000, about a minute on 2 cores)")
-    train.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
-    train.add_argument("--lr", type=float, default=0.1, help="learning rate (default: 0.1)")
-    train.add_argument("--schedule", choices=["step", "constant", "exponential"], default="step",
-                       help="step: lr, then lr/10 for the last quarter (default); exponential: lr * 0.95 ** (step // 200)")
+                       help="tokens of context (default: 3 for the MLPs, 8 for wavenet, 64 for gpt/wavegpt)")
+    train.add_argument("--steps", type=int, default=None, help="training steps (default: 30000 names, 2000 text)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="examples per step over all processes (default: 32 names, 12 text)")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.1 SGD, 1e-3 AdamW)")
+    train.add_argument("--schedule", choices=["step", "constant", "exponential", "cosine"], default=None,
+                       help="step: lr, then lr/10 for the last quarter (names default); cosine: warmup + "
+                            "cosine to lr/10 (text default); exponential: lr * 0.95 ** (step // 200)")
+    train.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
+                       help="sgd (names default; momentum 0.9 for text models) or adamw (text default)")
+    train.add_argument("--n-layer", type=int, default=4, help="gpt/wavegpt: transformer blocks (default: 4)")
+    train.add_argument("--n-head", type=int, default=4, help="gpt/wavegpt: attention heads (default: 4)")
+    train.add_argument("--n-embd", type=int, default=128, help="gpt/wavegpt: embedding width (default: 128)")
+    train.add_argument("--dropout", type=float, default=0.0, help="gpt/wavegpt: dropout (default: 0)")
+    train.add_argument("--eval-interval", type=int, default=None, help="gpt/wavegpt: print losses every N steps")
+    train.add_argument("--sync-batchnorm", action="store_true",
+                       help="under torchrun: BatchNorm statistics over all processes' rows together")
     train.add_argument("--seed", type=int, default=42, help="seed of the weights and the minibatches (default: 42)")
     train.add_argument("--samples", type=int, default=20, help="names to sample at the end (default: 20)")
     train.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -56,21 +89,79 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train(args: argparse.Namespace) -> int:
-    block_size = args.block_size or DEFAULT_BLOCK_SIZE[args.model]
+    device = distributed.init()  # joins torchrun's process group when launched by torchrun
+    if args.device is not None:
+        device = torch.device(args.device)
+    model_name = args.model or ("gpt" if args.data else "mlp")
+    if args.data and model_name not in TEXT_MODELS:
+        print(f"error: --data trains a text model (gpt or wavegpt), not {model_name}", file=sys.stderr)
+        return 2
+    try:
+        run = train_text_model if model_name in TEXT_MODELS else train_names_model
+        return run(args, model_name, device)
+    finally:
+        distributed.shutdown()
+
+
+def say(*lines) -> None:
+    if distributed.is_main():  # under torchrun only rank 0 prints
+        print(*lines)
+
+
+def train_names_model(args: argparse.Namespace, model_name: str, device: torch.device) -> int:
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in NAMES_DEFAULTS.items()}
+    block_size = args.block_size or DEFAULT_BLOCK_SIZE[model_name]
     data = names_dataset(block_size=block_size)
     torch.manual_seed(args.seed)
-    model = MODELS[args.model](block_size)
-    reg = RegisterModel(model, args.model, f"block{block_size}", device=args.device, vocab=data.vocab,
+    model = MODELS[model_name](block_size)
+    if args.sync_batchnorm:
+        model = distributed.sync_batchnorm(model)
+    reg = RegisterModel(model, model_name, f"block{block_size}", device=device, vocab=data.vocab,
                         block_size=block_size)
-    schedule = None if args.schedule == "constant" else args.schedule
+    schedule = {None: "step", "constant": None}.get(args.schedule, args.schedule)
     start = time.perf_counter()
-    reg.train(*data["train"], steps=args.steps, batch_size=args.batch_size, lr=args.lr, schedule=schedule,
-              seed=args.seed, progress=False if args.quiet else None)
-    print(f"trained {args.steps} steps in {time.perf_counter() - start:.1f} s on {reg.device}")
-    print(reg.split_losses(data))
-    print("samples:", ", ".join(reg.sample(args.samples, seed=args.seed)))
+    reg.train(*data["train"], steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
+              schedule=schedule, optimizer=settings["optimizer"], seed=args.seed,
+              progress=False if args.quiet else None)
+    say(f"trained {settings['steps']} steps in {time.perf_counter() - start:.1f} s on {reg.device}"
+        + (f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""))
+    table = reg.split_losses(data)
+    say(table)
+    samples = reg.sample(args.samples, seed=args.seed)
+    say("samples:", ", ".join(samples))
     if args.save:
-        print(f"checkpoint: {reg.save(args.save)}")
+        path = reg.save(args.save)
+        say(f"checkpoint: {path}")
+    return 0
+
+
+def train_text_model(args: argparse.Namespace, model_name: str, device: torch.device) -> int:
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TEXT_DEFAULTS.items()}
+    dataset = text_dataset(args.data, args.level) if args.data else shakespeare_dataset()
+    say(dataset)
+    torch.manual_seed(args.seed)
+    kind = GPT if model_name == "gpt" else WaveGPT
+    model = kind(dataset.vocab_size, settings["block_size"], args.n_embd, args.n_head, args.n_layer, args.dropout)
+    reg = RegisterModel(model, model_name, f"block{settings['block_size']}", device=device)
+    steps, lr = settings["steps"], settings["lr"]
+    schedule = {None: WarmupCosine(steps, lr, warmup_steps=min(100, steps // 10), min_lr=lr / 10),
+                "constant": None}.get(args.schedule, args.schedule)
+    start = time.perf_counter()
+    reg.train_text(dataset, steps, settings["batch_size"], settings["block_size"], lr=lr, schedule=schedule,
+                   optimizer=settings["optimizer"], momentum=0.9 if settings["optimizer"] == "sgd" else 0.0,
+                   clip=1.0, seed=args.seed, eval_interval=args.eval_interval, eval_iters=50,
+                   progress=False if args.quiet else None)
+    seconds = time.perf_counter() - start
+    tokens = steps * settings["batch_size"] * settings["block_size"]
+    say(f"trained {steps} steps in {seconds:.1f} s on {reg.device}"
+        + (f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else "")
+        + f": {tokens / seconds:,.0f} tokens/s")
+    out = model.generate(torch.zeros(1, 1, dtype=torch.long, device=reg.device), 200,
+                         generator=torch.Generator(device=reg.device).manual_seed(args.seed))
+    say("sample:", repr(dataset.decode(out[0].tolist()[1:])))
+    if args.save:
+        path = reg.save(args.save)
+        say(f"checkpoint: {path}")
     return 0
 
 

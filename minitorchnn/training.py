@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from . import distributed
 from .data import CharVocab, TextDataset
 from .layers import Sequential
 from .loss import cross_entropy
@@ -83,11 +84,13 @@ class RegisterModel:
         if self.device.type == "cuda" and self.device.index is None:  # "cuda" means the current GPU
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)  # the one move of the model
+        if distributed.world_size() > 1:  # data parallel: every rank starts from rank 0's weights
+            distributed.broadcast_parameters(self.model)
         self.vocab, self.block_size = vocab, block_size
         self.optimizer = SGD(self.model.parameters(), lr=0.1)
         self.history: dict[str, list[float]] = {"loss": [], "lr": []}
         self.n_parameters = self.model.num_parameters()
-        if verbose:
+        if verbose and distributed.is_main():
             print(f"Model registered with {self.n_parameters} Parameters")
             print(self.configuration())
 
@@ -186,9 +189,11 @@ class RegisterModel:
             raise ValueError(f"train expected batch_size >= 1, got {batch_size}")
         x, y = self._to_device(x), self._to_device(y)  # the one move of the data
         generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
+        mine = distributed.shard(batch_size)  # all rows with one process; this rank's slice under torchrun
 
         def next_batch() -> tuple[Tensor, Tensor]:
-            ix = torch.randint(0, len(x), (batch_size,), device=self.device, generator=generator)
+            # every rank draws the same global batch of indices and keeps its own slice of it
+            ix = torch.randint(0, len(x), (batch_size,), device=self.device, generator=generator)[mine]
             return x[ix], y[ix]
 
         return self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip,
@@ -203,14 +208,17 @@ class RegisterModel:
         the end) estimate_loss() is printed and kept in run["eval"] as (step, train, val)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         evals: list[tuple[int, float, float]] = []
+        mine = distributed.shard(batch_size)
 
         def next_batch() -> tuple[Tensor, Tensor]:
-            return dataset.get_batch("train", batch_size, block_size, generator=generator, device=self.device)
+            xb, yb = dataset.get_batch("train", batch_size, block_size, generator=generator, device=self.device)
+            return xb[mine], yb[mine]  # this rank's rows of the global batch
 
         def evaluate(step: int) -> None:
             losses = self.estimate_loss(dataset, eval_iters, batch_size, block_size)
             evals.append((step, losses["train"], losses["val"]))
-            print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
+            if distributed.is_main():
+                print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
 
         run = self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip, progress,
                         None, check_every, on_step=evaluate if eval_interval else None, every=eval_interval,
@@ -250,14 +258,15 @@ class RegisterModel:
         lrs: list[float] = []
         start_time, checked = time.perf_counter(), 0
         self.model.train()
-        bar = tqdm(total=steps, desc=self.model_name, disable=not progress_enabled(progress, steps),
-                   mininterval=1.0, leave=False)
+        bar = tqdm(total=steps, desc=self.model_name, mininterval=1.0, leave=False,
+                   disable=not (progress_enabled(progress, steps) and distributed.is_main()))
         try:
             for i in range(steps):
                 xb, yb = next_batch()
                 loss = cross_entropy(self.model(xb), yb)
                 opt.zero_grad()
                 loss.backward()
+                distributed.all_reduce_gradients(params)  # data parallel: mean gradient over the ranks
                 if clip is not None:
                     clip_grad_norm(params, clip)
                 opt.lr = schedule(i)
@@ -273,12 +282,13 @@ class RegisterModel:
                     checked = i + 1
                     bar.update(checked - bar.n)
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt.lr:g}", refresh=False)
-                    if logging:
+                    if logging and distributed.is_main():
                         print(f"step {i + 1:>7}/{steps}: loss {loss.item():.4f}  lr {opt.lr:g}")
                 if on_step is not None and (i + 1) % every == 0:
                     on_step(i + 1)
         finally:
             bar.close()
+        losses = distributed.average(losses)  # each rank saw its slice: the loss of the global batch
         run = {"loss": losses.tolist(), "lr": lrs, "seconds": time.perf_counter() - start_time}
         self.history["loss"] += run["loss"]
         self.history["lr"] += lrs
@@ -287,6 +297,11 @@ class RegisterModel:
     def _check_finite(self, losses: Tensor, start: int, end: int, lrs: list[float]) -> None:
         window = losses[start:end]
         bad = ~torch.isfinite(window)
+        # under data parallelism every rank must stop together, or the others would wait for it forever
+        others_bad = distributed.world_size() > 1 and bool(distributed.average(bad.any().float()) > 0)
+        if others_bad and not bad.any():
+            raise FloatingPointError(f"{self.model_name}: the loss of another rank became non-finite between "
+                                     f"steps {start} and {end}; training stopped. Try a smaller learning rate.")
         if bad.any():
             first = start + int(bad.nonzero()[0])
             self.history["loss"] += losses[:first + 1].tolist()
@@ -362,8 +377,12 @@ class RegisterModel:
         return [(name, tuple(t.shape)) for name, t in self.model.state_dict().items()]
 
     def save(self, path: str | Path) -> Path:
-        """Checkpoint model, optimiser, vocab and history; written to a temporary file, then renamed."""
+        """Checkpoint model, optimiser, vocab and history; written to a temporary file, then renamed.
+        Under data parallelism only rank 0 writes (every rank holds the same weights)."""
         path = Path(path)
+        if not distributed.is_main():
+            distributed.barrier()  # wait until rank 0 has written it
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         checkpoint = {
             "format": CHECKPOINT_FORMAT, "model_name": self.model_name, "model_version": self.model_version,
@@ -380,6 +399,7 @@ class RegisterModel:
         finally:
             if tmp.exists():
                 tmp.unlink()
+            distributed.barrier()  # the other ranks wait in save() until the file is whole
         return path
 
     def load(self, path: str | Path) -> RegisterModel:
