@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from .data import NamesDataset, TextDataset
+from .data import NamesDataset, TokenCorpus
 from .module import Module
 from .training import LossTable, RegisterModel, progress_enabled
 
@@ -146,9 +146,9 @@ def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, sett
     common = dict(steps=steps, batch_size=s["batch_size"], lr=s["lr"], schedule=s["schedule"],
                   optimizer=s["optimizer"], momentum=s["momentum"], weight_decay=s["weight_decay"],
                   clip=s["clip"], seed=seed, progress=False)
-    if isinstance(dataset, TextDataset):
+    if isinstance(dataset, TokenCorpus):
         if variant.block_size is None:
-            raise ValueError("compare on a TextDataset needs each Variant's block_size")
+            raise ValueError("compare on a text corpus needs each Variant's block_size")
         run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], **common)
         losses = reg.estimate_loss(dataset, s["eval_iters"], s["batch_size"], variant.block_size)
     else:
@@ -167,7 +167,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a crash leaves either no file or a whole one, never half of one
 
 
-def compare(variants: dict, dataset: NamesDataset | TextDataset, steps: int, seeds=(0, 1, 2), *,
+def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int, seeds=(0, 1, 2), *,
             batch_size: int = 32, lr: float = 0.1, schedule="step", momentum: float = 0.0,
             weight_decay: float = 0.0, optimizer: str = "sgd", clip: float | None = None, eval_iters: int = 50,
             device=None, out_dir: str | Path | None = None, config: dict | None = None,

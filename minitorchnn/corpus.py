@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import CharVocab
+from .data import CharVocab, TokenCorpus
 
 CHUNK_CHARS = 1 << 22  # read 4M characters (or bytes) at a time: memory stays flat whatever the file size
 FORMAT = 1
@@ -113,11 +113,10 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
     return out
 
 
-class MemmapTextDataset:
+class MemmapTextDataset(TokenCorpus):
     """Token ids in a .bin file, read through numpy.memmap: the first 90% train, the rest val.
 
-    Same interface as TextDataset (get_batch, vocab, encode, decode), so RegisterModel.train_text and
-    estimate_loss work on it unchanged.
+    A TokenCorpus like TextDataset, so RegisterModel.train_text and estimate_loss work on it unchanged.
     """
 
     def __init__(self, bin_path: str | Path, train_fraction: float = 0.9) -> None:
@@ -131,31 +130,18 @@ class MemmapTextDataset:
                              f"delete both to encode the corpus again")
         self.split_at = int(train_fraction * self.n_tokens)
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, text: str) -> list[int]:
-        return self.vocab.encode(text)
-
-    def decode(self, ids) -> str:
-        return self.vocab.decode(ids)
-
     def split(self, name: str) -> np.ndarray:
         if name not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {name!r}")
         return self.tokens[:self.split_at] if name == "train" else self.tokens[self.split_at:]
 
-    def get_batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-        """x (batch_size, block_size) and y, the same windows shifted by one token, read from the file."""
-        data = self.split(split)
-        if len(data) <= block_size:
-            raise ValueError(f"the {split} split has {len(data)} tokens, too few for block_size={block_size}")
-        ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator).tolist()
-        windows = np.stack([data[i:i + block_size + 1] for i in ix]).astype(np.int64)  # (B, T + 1)
-        window = torch.from_numpy(windows).to(device)
-        return window[:, :-1], window[:, 1:]
+    def split_length(self, split: str) -> int:
+        return len(self.split(split))
+
+    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
+        data = self.split(split)  # read from the file: only these windows are paged in
+        rows = np.stack([data[i:i + length] for i in ix.tolist()]).astype(np.int64)  # (B, length)
+        return torch.from_numpy(rows).to(device)
 
     def __repr__(self) -> str:
         return (f"MemmapTextDataset({self.bin_path.name}, {self.level} level, vocab_size={self.vocab_size}, "

@@ -212,15 +212,10 @@ def names_dataset(block_size: int = 8, seed: int = 42, words: list[str] | None =
                         words, parts)
 
 
-class TextDataset:
-    """A character-level corpus: 1-D long tensors train (first 90%) and val, and random batches of them."""
+class TokenCorpus:
+    """What every text corpus offers: a vocabulary, and random windows (x, y) of its train or val split."""
 
-    def __init__(self, text: str, train_fraction: float = 0.9) -> None:
-        self.vocab = CharVocab.from_text(text)
-        data = torch.tensor(self.vocab.encode(text), dtype=torch.long)
-        n = int(train_fraction * len(data))
-        self.train, self.val = data[:n], data[n:]
-        self._on_device: dict[tuple[str, str], Tensor] = {}
+    vocab: CharVocab
 
     @property
     def vocab_size(self) -> int:
@@ -232,22 +227,47 @@ class TextDataset:
     def decode(self, ids) -> str:
         return self.vocab.decode(ids)
 
+    def split_length(self, split: str) -> int:
+        raise NotImplementedError
+
+    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
+        """The token windows [i, i + length) for every i in ix, as a (len(ix), length) long tensor on device."""
+        raise NotImplementedError
+
     def get_batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator | None = None,
                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-        """x (batch_size, block_size) and y, the same windows shifted by one character."""
+        """x (batch_size, block_size) and y, the same windows shifted by one token."""
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        n = self.split_length(split)
+        if n <= block_size:
+            raise ValueError(f"the {split} split has {n} tokens, too few for block_size={block_size}")
+        ix = torch.randint(n - block_size, (batch_size,), generator=generator,
+                           device=generator.device if generator is not None else "cpu")
+        window = self.windows(split, ix, block_size + 1, device)  # (B, T + 1)
+        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
+
+
+class TextDataset(TokenCorpus):
+    """A character-level corpus in memory: 1-D long tensors train (first 90%) and val."""
+
+    def __init__(self, text: str, train_fraction: float = 0.9) -> None:
+        self.vocab = CharVocab.from_text(text)
+        data = torch.tensor(self.vocab.encode(text), dtype=torch.long)
+        n = int(train_fraction * len(data))
+        self.train, self.val = data[:n], data[n:]
+        self._on_device: dict[tuple[str, str], Tensor] = {}
+
+    def split_length(self, split: str) -> int:
+        return len(getattr(self, split))
+
+    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
         key = (split, str(device))
         if key not in self._on_device:  # copy each split to a device once, not every batch
             self._on_device[key] = getattr(self, split).to(device)
         data = self._on_device[key]
-        if len(data) <= block_size:
-            raise ValueError(f"the {split} split has {len(data)} tokens, too few for block_size={block_size}")
-        ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator,
-                           device=generator.device if generator is not None else "cpu")
-        offsets = ix[:, None] + torch.arange(block_size + 1)  # (B, T + 1)
-        window = data[offsets.to(data.device)]
-        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
+        offsets = ix[:, None] + torch.arange(length, device=ix.device)  # (B, length)
+        return data[offsets.to(data.device)]
 
     def __repr__(self) -> str:
         return f"TextDataset(vocab_size={self.vocab_size}, train={len(self.train):,}, val={len(self.val):,})"
