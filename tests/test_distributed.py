@@ -60,8 +60,12 @@ def two_processes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_process():
-    torch.set_num_threads(1)
-    return train_all()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the 2 processes runs: the same kernels, the same rounding
+    try:
+        return train_all()
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["layernorm-mlp", "sync-batchnorm-mlp", "gpt"])
