@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,8 @@ def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, sett
         if variant.block_size is None:
             raise ValueError("compare on a text corpus needs each Variant's block_size")
         run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], **common)
-        losses = reg.estimate_loss(dataset, s["eval_iters"], s["batch_size"], variant.block_size)
+        _, train_loss, val_loss = run["eval"][-1]  # estimate_loss at the last step
+        losses = {"train": train_loss, "val": val_loss}
     else:
         data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
         run = reg.train(*data["train"], **common)
@@ -176,7 +178,7 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int, see
 
     For one seed, every variant starts from torch.manual_seed(seed) and draws the same minibatches
     (same indices, and the same examples for any block_size). On a NamesDataset the losses are over
-    whole splits; on a TextDataset, estimate_loss over eval_iters batches (train and val only).
+    whole splits; on a text corpus, estimate_loss over eval_iters batches (train and val only).
     With out_dir, each finished run is saved as out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json},
     finished runs are not trained again, and `config` (what defines the experiment) must match the
     one stored there.
@@ -193,6 +195,9 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int, see
         if unknown:
             raise ValueError(f"variant {name!r}: unknown training settings {unknown}; known: {list(TRAIN_SETTINGS)}")
     if out_dir is not None:
+        bad = [name for name in table if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)]
+        if bad:
+            raise ValueError(f"variant names become folder names: use letters, digits, '.', '_' and '-', got {bad}")
         out_dir = Path(out_dir)
         identity = {"variants": list(table), "steps": steps, "seeds": list(seeds),
                     **{k: _plain(v) for k, v in settings.items()}, **(config or {})}

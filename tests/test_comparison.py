@@ -138,6 +138,8 @@ def test_text_datasets_train_sequence_models():
     results = mtn.compare(variants, text, steps=5, seeds=(0,), lr=1e-3, optimizer="adamw", eval_iters=2,
                           batch_size=4)
     assert results.splits == ["train", "val"]
+    reg = mtn.RegisterModel(mtn.GPT(text.vocab_size, 16, 16, 2, 1), "gpt", device="cpu", verbose=False)
+    assert reg.estimate_loss(text, 2, 4, 16)["val"] != pytest.approx(results.runs[0]["val"])  # it was trained
     assert results.runs[0]["parameters"] == mtn.GPT(text.vocab_size, 16, 16, 2, 1).num_parameters()
     with pytest.raises(ValueError, match="needs each Variant's block_size"):
         mtn.compare({"gpt": lambda: mtn.GPT(text.vocab_size, 16, 16, 2, 1)}, text, steps=1, seeds=(0,))
@@ -150,5 +152,7 @@ def test_bad_arguments_are_named(names3):
         mtn.compare({"x": mtn.mlp()}, names3, steps=5)
     with pytest.raises(ValueError, match=r"variant 'x': unknown training settings \['learning_rate'\]"):
         mtn.compare({"x": mtn.Variant(mtn.mlp, train={"learning_rate": 1})}, names3, steps=5)
+    with pytest.raises(ValueError, match=r"variant names become folder names.*got \['a/b'\]"):
+        mtn.compare({"a/b": mtn.mlp}, names3, steps=5, out_dir="unused")
     with pytest.raises(TypeError, match="must return a minitorchnn Module, got Linear"):
         mtn.compare({"x": lambda: torch.nn.Linear(3, 3)}, names3, steps=5, seeds=(0,))
