@@ -26,6 +26,7 @@ COMMANDS = ("train", "compare")
 
 
 TEXT_MODELS = ("gpt", "wavegpt")
+SYNC_BATCHNORM_MODELS = ("mlp-bn", "wavenet")
 NAMES_DEFAULTS = dict(steps=30_000, batch_size=32, lr=0.1, optimizer="sgd")
 TEXT_DEFAULTS = dict(steps=2_000, batch_size=12, lr=1e-3, optimizer="adamw", block_size=64)
 
@@ -115,6 +116,10 @@ def train_names_model(args: argparse.Namespace, model_name: str, device: torch.d
     torch.manual_seed(args.seed)
     model = MODELS[model_name](block_size)
     if args.sync_batchnorm:
+        if model_name not in SYNC_BATCHNORM_MODELS:
+            print(f"error: --sync-batchnorm needs a model with BatchNorm ({', '.join(SYNC_BATCHNORM_MODELS)}), "
+                  f"not {model_name}", file=sys.stderr)
+            return 2
         model = distributed.sync_batchnorm(model)
     reg = RegisterModel(model, model_name, f"block{block_size}", device=device, vocab=data.vocab,
                         block_size=block_size)

@@ -25,3 +25,8 @@ def test_a_short_run_prints_losses_and_samples(capsys, tmp_path):
 def test_unknown_model_is_refused_with_the_known_ones():
     result = subprocess.run([sys.executable, "-m", "minitorchnn", "--model", "gpt9"], capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice: 'gpt9'" in result.stderr and "wavenet" in result.stderr
+
+
+def test_sync_batchnorm_on_a_model_without_batchnorm_is_refused(capsys):
+    assert main(["--model", "mlp", "--sync-batchnorm", "--steps", "1"]) == 2
+    assert "--sync-batchnorm needs a model with BatchNorm (mlp-bn, wavenet), not mlp" in capsys.readouterr().err
