@@ -48,6 +48,14 @@ def worker(out_dir: str) -> None:
         distributed.shard(33)
     except ValueError as err:
         results["odd batch"] = str(err)
+    reg = mtn.RegisterModel(ln_mlp(), "ln-mlp", device="cpu", verbose=False)
+    real_save, writes = torch.save, []
+    torch.save = lambda obj, f, *a, **kw: (writes.append(str(f)), real_save(obj, f, *a, **kw))[1]
+    try:
+        path = reg.save(f"{out_dir}/checkpoint.pt")  # rank 0 writes; rank 1 waits until it is whole
+    finally:
+        torch.save = real_save
+    results["checkpoint"] = dict(writes=len(writes), whole=path.exists() and torch.load(path)["model_name"] == "ln-mlp")
     torch.save(results, f"{out_dir}/rank{distributed.rank()}.pt")
 
 
@@ -113,6 +121,11 @@ def test_synchronised_batchnorm_gives_the_single_process_statistics(tmp_path):
     local = [r["local"] for r in ranks]
     assert not torch.allclose(local[0]["mean"], local[1]["mean"], atol=1e-3)
     assert not torch.allclose(torch.cat([s["out"] for s in local]), out.detach(), atol=1e-3)
+
+
+def test_only_rank_0_writes_the_checkpoint_and_every_rank_waits_for_it(two_processes):
+    assert two_processes[0]["checkpoint"] == {"writes": 1, "whole": True}
+    assert two_processes[1]["checkpoint"] == {"writes": 0, "whole": True}
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused(two_processes):
