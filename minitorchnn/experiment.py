@@ -107,10 +107,7 @@ def load_experiment(path: str | Path) -> Experiment:
     seeds = raw.get("seeds", [0, 1, 2])
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
         raise where.error("seeds", f"seeds must be a non-empty list of integers, got {seeds!r}")
-    train = _typed(raw, "train", dict, where, default={})
-    for key in train:
-        if key not in TRAIN_SETTINGS:
-            raise where.error(key, f"train: unknown setting {key!r}; known: {', '.join(TRAIN_SETTINGS)}", "train")
+    train = _train_settings(_typed(raw, "train", dict, where, default={}), where, "train")
     variants_raw = _typed(raw, "variants", dict, where)
     if not variants_raw:
         raise where.error("variants", "variants is empty: add at least one [variants.NAME] table")
@@ -119,11 +116,44 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(name, data, steps, tuple(seeds), train, variants, config, raw.get("description", ""))
 
 
+KIND_NAMES = {int: "an integer", str: "a string", dict: "a table", float: "a number"}
+
+
 def _typed(table: dict, key: str, kind: type, where: _Locator, default=None, section: str | None = None):
     value = table.get(key, default)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise where.error(key, f"{key} must be a {kind.__name__}, got {value!r}", section)
+    ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+    if not ok:
+        raise where.error(key, f"{key} must be {KIND_NAMES[kind]}, got {value!r}", section)
     return value
+
+
+SCHEDULES = {"step": "step", "constant": None, "exponential": "exponential", "cosine": "cosine"}
+
+
+def _train_settings(table: dict, where: _Locator, section: str) -> dict:
+    """Check a [train] table: known keys, each of the right type and range; 'constant' means no schedule."""
+    out = {}
+    for key, value in table.items():
+        if key not in TRAIN_SETTINGS:
+            raise where.error(key, f"{section}: unknown setting {key!r}; known: {', '.join(TRAIN_SETTINGS)}", section)
+        if key in ("batch_size", "eval_iters"):
+            value = _typed(table, key, int, where, section=section)
+            if value < 1:
+                raise where.error(key, f"{section}: {key} must be at least 1, got {value}", section)
+        elif key in ("lr", "momentum", "weight_decay", "clip"):
+            value = _typed(table, key, float, where, section=section)
+            if value < 0 or (key == "lr" and value == 0):
+                raise where.error(key, f"{section}: {key} must be {'above' if key == 'lr' else 'at least'} 0, "
+                                       f"got {value}", section)
+        elif key == "schedule":
+            if value not in SCHEDULES:
+                raise where.error(key, f"{section}: schedule must be one of {', '.join(SCHEDULES)}, got {value!r}",
+                                  section)
+            value = SCHEDULES[value]
+        elif key == "optimizer" and value not in ("sgd", "adamw"):
+            raise where.error(key, f"{section}: optimizer must be 'sgd' or 'adamw', got {value!r}", section)
+        out[key] = value
+    return out
 
 
 def _variant(name: str, spec, data: str, where: _Locator) -> Variant:
@@ -139,11 +169,7 @@ def _variant(name: str, spec, data: str, where: _Locator) -> Variant:
     if block_size is not None and (type(block_size) is not int or block_size < 1):
         raise where.error("block_size", f"{section}: block_size must be a positive integer, got {block_size!r}",
                           section)
-    train = _typed(spec, "train", dict, where, default={}, section=section)
-    for key in train:
-        if key not in TRAIN_SETTINGS:
-            raise where.error(key, f"{section}.train: unknown setting {key!r}; known: {', '.join(TRAIN_SETTINGS)}",
-                              section)
+    train = _train_settings(_typed(spec, "train", dict, where, default={}, section=section), where, section)
     if block_size is None and "model" in spec and spec["model"] in MODEL_BUILDERS:
         default = inspect.signature(MODEL_BUILDERS[spec["model"]]).parameters["block_size"].default
         block_size = None if default is inspect.Parameter.empty else default

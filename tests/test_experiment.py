@@ -53,6 +53,8 @@ def test_layers_are_built_as_written(tmp_path):
     assert [type(layer).__name__ for layer in model] == ["Embedding", "FlattenConsecutive", "Linear", "ReLU", "Linear"]
     assert model[2].weight.shape == (30, 50) and exp.variants["relu"].block_size == 3
     assert exp.train == {"lr": 0.1} and exp.seeds == (0,) and exp.steps == 20
+    constant = mtn.load_experiment(write(tmp_path, GOOD.replace("lr = 0.1", "lr = 1\nschedule = \"constant\""), "c.toml"))
+    assert constant.train == {"lr": 1, "schedule": None}  # "constant": no schedule
     assert model[2].weight.data_ptr() != exp.variants["relu"].build()[2].weight.data_ptr()  # a fresh model per call
 
 
@@ -72,7 +74,11 @@ def test_layers_are_built_as_written(tmp_path):
      r"line 11: variants.plain: model 'mlp' cannot take these arguments \(got an unexpected keyword argument "
      r"'hidden'\); it takes mlp\(vocab_size=27, block_size=3, n_embd=10, n_hidden=200, batchnorm=False\)"),
     (GOOD.replace('block_size = 3\nlayers', 'layers'), r"line 12: variants.relu needs block_size"),
-    (GOOD.replace('steps = 20', 'steps = "20"'), r"line 2: steps must be a int, got '20'"),
+    (GOOD.replace('steps = 20', 'steps = "20"'), r"line 2: steps must be an integer, got '20'"),
+    (GOOD.replace('lr = 0.1', 'lr = "0.1"'), r"line 6: lr must be a number, got '0.1'"),
+    (GOOD.replace('lr = 0.1', 'lr = 0'), r"line 6: train: lr must be above 0, got 0"),
+    (GOOD.replace('lr = 0.1', 'schedule = "linear"'), r"line 6: train: schedule must be one of step, constant, "),
+    (GOOD.replace('lr = 0.1', 'optimizer = "adam"'), r"line 6: train: optimizer must be 'sgd' or 'adamw', got 'adam'"),
     (GOOD.replace('model = "mlp"\n', ''), r"variants.plain needs exactly one of `model"),
     (GOOD.replace('block_size = 3\n\n', 'block_size = 6\nargs = { n_embd = 10 }\n\n').replace('"mlp"', '"wavenet"'),
      r"variants.plain: wavenet needs block_size to be a power of 2"),
