@@ -147,8 +147,10 @@ def train_text_model(args: argparse.Namespace, model_name: str, device: torch.de
     torch.manual_seed(args.seed)
     kind = GPT if model_name == "gpt" else WaveGPT
     model = kind(dataset.vocab_size, settings["block_size"], args.n_embd, args.n_head, args.n_layer, args.dropout)
-    reg = RegisterModel(model, model_name, f"block{settings['block_size']}", device=device)
+    reg = RegisterModel(model, model_name, f"block{settings['block_size']}", device=device, verbose=False)
     steps, lr = settings["steps"], settings["lr"]
+    reg.set_optimizer(settings["optimizer"], lr)  # so that the configuration shows the optimiser it trains with
+    say(f"Model registered with {reg.n_parameters} Parameters\n{reg.configuration()}")
     schedule = {None: WarmupCosine(steps, lr, warmup_steps=min(100, steps // 10), min_lr=lr / 10),
                 "constant": None}.get(args.schedule, args.schedule)
     start = time.perf_counter()
