@@ -81,7 +81,7 @@ class TorchLayer(Module):
 def to_torch(layer: Module) -> TorchLayer:
     """torch.nn's counterpart of a minitorchnn Linear, Embedding, BatchNorm1d, LayerNorm1d, Tanh or ReLU,
     with the same weights and running statistics, wrapped as a TorchLayer."""
-    from .layers import BatchNorm1d, Embedding, LayerNorm1d, Linear, ReLU, Tanh
+    from .layers import BatchNorm1d, BatchNorm1dPerPosition, Embedding, LayerNorm1d, Linear, ReLU, Tanh
 
     with torch.no_grad():
         if isinstance(layer, Linear):
@@ -94,7 +94,7 @@ def to_torch(layer: Module) -> TorchLayer:
             out = nn.Embedding(*layer.weight.shape)
             out.weight.copy_(layer.weight)
             return TorchLayer(out)
-        if isinstance(layer, BatchNorm1d):
+        if isinstance(layer, BatchNorm1d) and not isinstance(layer, BatchNorm1dPerPosition):
             out = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
             out.weight.copy_(layer.gamma), out.bias.copy_(layer.beta)
             out.running_mean.copy_(layer.running_mean), out.running_var.copy_(layer.running_var)

@@ -65,3 +65,5 @@ def test_swap_errors_name_the_problem():
         mtn.swap(model, nn.Linear, lambda t: t)
     with pytest.raises(TypeError, match="no torch.nn counterpart known for FlattenConsecutive"):
         mtn.to_torch(model[1])
+    with pytest.raises(TypeError, match=r"no torch.nn counterpart known for BatchNorm1dPerPosition\(4, positions=2"):
+        mtn.to_torch(mtn.BatchNorm1dPerPosition(4, 2))
