@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .data import CharVocab, TokenCorpus
 
-CHUNK_CHARS = 1 << 22  # read 4M characters (or bytes) at a time: memory stays flat whatever the file size
+CHUNK_CHARS = 1 << 22  # read 4 MB at a time: memory stays flat whatever the file size
 FORMAT = 1
 
 
