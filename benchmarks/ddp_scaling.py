@@ -35,7 +35,7 @@ def run(steps: int, batch_per_process: int, device: str, out: str) -> None:
     reg = mtn.RegisterModel(mtn.GPT(data.vocab_size, **CONFIG), "gpt", device=dev, verbose=False)
     world = distributed.world_size()
     batch = batch_per_process * world
-    train = dict(lr=1e-3, optimizer="adamw", clip=1.0, seed=0, eval_iters=1, progress=False)
+    train = dict(lr=1e-3, optimizer="adamw", clip=1.0, seed=0, eval_iters=1, progress=False, log=False)
     reg.train_text(data, 5, batch, CONFIG["block_size"], **train)  # warm up
     distributed.barrier()
     start = time.perf_counter()

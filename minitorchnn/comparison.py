@@ -150,7 +150,8 @@ def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, sett
     if isinstance(dataset, TokenCorpus):
         if variant.block_size is None:
             raise ValueError("compare on a text corpus needs each Variant's block_size")
-        run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], **common)
+        run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], log=False,
+                             **common)
         _, train_loss, val_loss = run["eval"][-1]  # estimate_loss at the last step
         losses = {"train": train_loss, "val": val_loss}
     else:

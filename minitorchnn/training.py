@@ -203,9 +203,9 @@ class RegisterModel:
                    schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
                    betas: tuple[float, float] = (0.9, 0.999), clip: float | None = 1.0, seed: int | None = None,
                    eval_interval: int | None = None, eval_iters: int = 50, progress: bool | None = None,
-                   check_every: int = 100) -> dict:
+                   check_every: int = 100, log: bool = True) -> dict:
         """Train a sequence model on random windows of a text corpus; every eval_interval steps (and at
-        the end) estimate_loss() is printed and kept in run["eval"] as (step, train, val)."""
+        the end) estimate_loss() is kept in run["eval"] as (step, train, val), and printed if log."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         evals: list[tuple[int, float, float]] = []
         mine = distributed.shard(batch_size)
@@ -217,7 +217,7 @@ class RegisterModel:
         def evaluate(step: int) -> None:
             losses = self.estimate_loss(dataset, eval_iters, batch_size, block_size)
             evals.append((step, losses["train"], losses["val"]))
-            if distributed.is_main():
+            if log and distributed.is_main():
                 print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
 
         run = self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip, progress,

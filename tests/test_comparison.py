@@ -132,12 +132,12 @@ def test_a_checkpoint_of_a_run_loads_back(names3, tmp_path):
     assert reg.evaluate(*names3["val"]) == pytest.approx(results.runs[0]["val"], abs=1e-6)
 
 
-def test_text_datasets_train_sequence_models():
+def test_text_datasets_train_sequence_models(capsys):
     text = mtn.TextDataset("to be or not to be, that is the question. " * 40)
     variants = {"gpt": mtn.Variant(lambda: mtn.GPT(text.vocab_size, 16, 16, 2, 1), block_size=16)}
     results = mtn.compare(variants, text, steps=5, seeds=(0,), lr=1e-3, optimizer="adamw", eval_iters=2,
                           batch_size=4)
-    assert results.splits == ["train", "val"]
+    assert results.splits == ["train", "val"] and capsys.readouterr().out == ""  # no step lines in the table's way
     reg = mtn.RegisterModel(mtn.GPT(text.vocab_size, 16, 16, 2, 1), "gpt", device="cpu", verbose=False)
     assert reg.estimate_loss(text, 2, 4, 16)["val"] != pytest.approx(results.runs[0]["val"])  # it was trained
     assert results.runs[0]["parameters"] == mtn.GPT(text.vocab_size, 16, 16, 2, 1).num_parameters()
