@@ -6,7 +6,8 @@ from .data import CharVocab, TextDataset, data_path, names_dataset, shakespeare_
 from .diagnostics import (UpdateRatioTracker, activation_stats, gradient_stats, plot_activations,
                           plot_gradients)
 from .experiment import Experiment, ExperimentError, load_experiment
-from .layers import BatchNorm1d, BatchNorm1dPerPosition, Embedding, Flatten, FlattenConsecutive, LayerNorm1d, Linear, ReLU, Sequential, Tanh
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, Flatten, FlattenConsecutive, LayerNorm1d,
+                     Linear, ReLU, Sequential, Tanh)
 from .loss import cross_entropy
 from .models import MODELS, mlp, wavenet, wavenet_every_position
 from .module import Module

@@ -136,7 +136,8 @@ class Comparison:
         return ax
 
 
-def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, settings: dict, device) -> tuple[RegisterModel, dict]:
+def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, settings: dict,
+               device) -> tuple[RegisterModel, dict]:
     """Build and train one variant with one seed; the seed fixes both the weights and the batches."""
     torch.manual_seed(seed)
     model = variant.build()
