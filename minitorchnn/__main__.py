@@ -109,8 +109,25 @@ def say(*lines) -> None:
         print(*lines)
 
 
+def with_defaults(args: argparse.Namespace, defaults: dict) -> dict:
+    """The options of `defaults` as given on the command line, or their defaults where not given."""
+    return {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
+
+
+def where(reg: RegisterModel) -> str:
+    """'cpu', or 'cpu x 2 processes' under torchrun."""
+    world = distributed.world_size()
+    return f"{reg.device}" + (f" x {world} processes" if world > 1 else "")
+
+
+def save_if_asked(reg: RegisterModel, args: argparse.Namespace) -> None:
+    if args.save:
+        path = reg.save(args.save)  # every rank calls it: rank 0 writes, the others wait
+        say(f"checkpoint: {path}")
+
+
 def train_names_model(args: argparse.Namespace, model_name: str, device: torch.device) -> int:
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in NAMES_DEFAULTS.items()}
+    settings = with_defaults(args, NAMES_DEFAULTS)
     block_size = args.block_size or DEFAULT_BLOCK_SIZE[model_name]
     data = names_dataset(block_size=block_size)
     torch.manual_seed(args.seed)
@@ -128,20 +145,17 @@ def train_names_model(args: argparse.Namespace, model_name: str, device: torch.d
     reg.train(*data["train"], steps=settings["steps"], batch_size=settings["batch_size"], lr=settings["lr"],
               schedule=schedule, optimizer=settings["optimizer"], seed=args.seed,
               progress=False if args.quiet else None)
-    say(f"trained {settings['steps']} steps in {time.perf_counter() - start:.1f} s on {reg.device}"
-        + (f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""))
+    say(f"trained {settings['steps']} steps in {time.perf_counter() - start:.1f} s on {where(reg)}")
     table = reg.split_losses(data)
     say(table)
     samples = reg.sample(args.samples, seed=args.seed)
     say("samples:", ", ".join(samples))
-    if args.save:
-        path = reg.save(args.save)
-        say(f"checkpoint: {path}")
+    save_if_asked(reg, args)
     return 0
 
 
 def train_text_model(args: argparse.Namespace, model_name: str, device: torch.device) -> int:
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in TEXT_DEFAULTS.items()}
+    settings = with_defaults(args, TEXT_DEFAULTS)
     dataset = text_dataset(args.data, args.level) if args.data else shakespeare_dataset()
     say(dataset)
     torch.manual_seed(args.seed)
@@ -160,15 +174,11 @@ def train_text_model(args: argparse.Namespace, model_name: str, device: torch.de
                    progress=False if args.quiet else None)
     seconds = time.perf_counter() - start
     tokens = steps * settings["batch_size"] * settings["block_size"]
-    say(f"trained {steps} steps in {seconds:.1f} s on {reg.device}"
-        + (f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else "")
-        + f": {tokens / seconds:,.0f} tokens/s")
+    say(f"trained {steps} steps in {seconds:.1f} s on {where(reg)}: {tokens / seconds:,.0f} tokens/s")
     out = model.generate(torch.zeros(1, 1, dtype=torch.long, device=reg.device), 200,
                          generator=torch.Generator(device=reg.device).manual_seed(args.seed))
     say("sample:", repr(dataset.decode(out[0].tolist()[1:])))
-    if args.save:
-        path = reg.save(args.save)
-        say(f"checkpoint: {path}")
+    save_if_asked(reg, args)
     return 0
 
 

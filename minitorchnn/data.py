@@ -179,15 +179,18 @@ class NamesDataset(dict):
         super().__init__(splits)
         self.vocab, self.block_size, self.words = vocab, block_size, words
         self.split_words = split_words
+        self._cuts = {block_size: self}  # every block size cut so far, shared by all the cuts
 
     def with_block_size(self, block_size: int) -> NamesDataset:
-        """The same train/val/test words, cut into contexts of another length."""
-        if block_size == self.block_size:
-            return self
-        if self.split_words is None:
-            raise ValueError("with_block_size needs the words of each split (build the dataset with names_dataset)")
-        splits = {k: build_contexts(v, self.vocab, block_size) for k, v in self.split_words.items()}
-        return NamesDataset(splits, self.vocab, block_size, self.words, self.split_words)
+        """The same train/val/test words, cut into contexts of another length (built once per length)."""
+        if block_size not in self._cuts:
+            if self.split_words is None:
+                raise ValueError("with_block_size needs the words of each split (build the dataset with names_dataset)")
+            splits = {k: build_contexts(v, self.vocab, block_size) for k, v in self.split_words.items()}
+            cut = NamesDataset(splits, self.vocab, block_size, self.words, self.split_words)
+            cut._cuts = self._cuts
+            self._cuts[block_size] = cut
+        return self._cuts[block_size]
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v[1]):,}" for k, v in self.items())

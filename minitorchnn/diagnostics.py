@@ -23,7 +23,7 @@ SATURATED = 0.97  # |tanh| above this: the gradient (1 - t^2) is below 6% of its
 @contextmanager
 def _recording(model: Module, layer_type: type):
     """Keep the output of every layer of layer_type during one forward pass: [(name, output)]."""
-    found = [(name, m) for name, m in _named_modules(model) if isinstance(m, layer_type)]
+    found = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, layer_type)]
     if not found:
         raise ValueError(f"the model has no {layer_type.__name__} layer to look at")
     outputs: list[tuple[str, Tensor]] = []
@@ -40,10 +40,16 @@ def _recording(model: Module, layer_type: type):
             del layer.forward
 
 
-def _named_modules(model: Module, prefix: str = ""):
-    yield prefix or type(model).__name__, model
-    for name, child in model.named_children():
-        yield from _named_modules(child, f"{prefix}{name}." if prefix else f"{name}.")
+def _saturated_percent(t: Tensor) -> float:
+    return 100 * (t.abs() > SATURATED).float().mean().item()
+
+
+def _weight_grads(model: Module, x: Tensor, y: Tensor) -> list[tuple[str, Tensor, Tensor]]:
+    """(name, weight, gradient) of every weight matrix after one backward pass on (x, y); the model's
+    own .grad fields are left as they were."""
+    weights = [(name, p) for name, p in model.named_parameters() if p.ndim == 2]
+    grads = torch.autograd.grad(cross_entropy(model(x), y), [p for _, p in weights])
+    return [(name, p, g) for (name, p), g in zip(weights, grads)]
 
 
 def activation_stats(model: Module, x: Tensor, layer_type: type = Tanh, keep_grad: bool = False) -> list[dict]:
@@ -54,8 +60,8 @@ def activation_stats(model: Module, x: Tensor, layer_type: type = Tanh, keep_gra
     rows = []
     for name, out in outputs:
         t = out.detach()
-        rows.append({"layer": f"{name.rstrip('.')} ({layer_type.__name__})", "mean": t.mean().item(),
-                     "std": t.std().item(), "saturated %": 100 * (t.abs() > SATURATED).float().mean().item()})
+        rows.append({"layer": f"{name} ({layer_type.__name__})", "mean": t.mean().item(),
+                     "std": t.std().item(), "saturated %": _saturated_percent(t)})
     return rows
 
 
@@ -69,11 +75,11 @@ def plot_activations(model: Module, x: Tensor, layer_type: type = Tanh, ax=None)
         _, ax = plt.subplots(figsize=(8, 3))
     for name, out in outputs:
         t = out.detach().float().cpu()
-        saturated = 100 * (t.abs() > SATURATED).float().mean().item()
-        hist = torch.histc(t, bins=50, min=-1, max=1) if layer_type is Tanh else torch.histc(t, bins=50)
+        saturated = _saturated_percent(t)
         lo, hi = (-1.0, 1.0) if layer_type is Tanh else (t.min().item(), t.max().item())
+        hist = torch.histc(t, bins=50, min=lo, max=hi)
         centers = torch.linspace(lo, hi, 51)[:-1] + (hi - lo) / 100
-        ax.plot(centers, hist, label=f"{name.rstrip('.')}: std {t.std():.2f}, saturated {saturated:.1f}%")
+        ax.plot(centers, hist, label=f"{name}: std {t.std():.2f}, saturated {saturated:.1f}%")
     ax.set_title(f"{layer_type.__name__} outputs")
     ax.legend(fontsize=8)
     return ax
@@ -82,11 +88,8 @@ def plot_activations(model: Module, x: Tensor, layer_type: type = Tanh, ax=None)
 def gradient_stats(model: Module, x: Tensor, y: Tensor) -> list[dict]:
     """One forward and backward pass on (x, y); for every weight matrix: gradient mean, std and grad:data ratio.
     The model's own .grad fields are left as they were."""
-    params = dict(model.named_parameters())
-    weights = {name: p for name, p in params.items() if p.ndim == 2}
-    grads = torch.autograd.grad(cross_entropy(model(x), y), list(weights.values()))
     rows = []
-    for (name, p), g in zip(weights.items(), grads):
+    for name, p, g in _weight_grads(model, x, y):
         rows.append({"weight": f"{name} {tuple(p.shape)}", "grad mean": g.mean().item(), "grad std": g.std().item(),
                      "grad:data": (g.std() / p.detach().std()).item()})
     return rows
@@ -96,11 +99,10 @@ def plot_gradients(model: Module, x: Tensor, y: Tensor, ax=None):
     """Histograms of the gradient of every weight matrix after one backward pass on (x, y)."""
     import matplotlib.pyplot as plt
 
-    weights = {name: p for name, p in model.named_parameters() if p.ndim == 2}
-    grads = torch.autograd.grad(cross_entropy(model(x), y), list(weights.values()))
+    grads = _weight_grads(model, x, y)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3))
-    for (name, p), g in zip(weights.items(), grads):
+    for name, p, g in grads:
         g = g.float().cpu()
         hist = torch.histc(g, bins=50)
         edges = torch.linspace(g.min().item(), g.max().item(), 51)

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .layers import BatchNorm1d, _check_channels
+from .layers import BatchNorm1d
 from .module import Module
 
 
@@ -185,21 +185,15 @@ class SyncBatchNorm1d(BatchNorm1d):
         if type(bn) not in (BatchNorm1d, cls):
             raise TypeError(f"SyncBatchNorm1d replaces BatchNorm1d layers, not {bn!r}")
         new = cls(bn.num_features, bn.eps, bn.momentum)
-        with torch.no_grad():
-            for name in ("gamma", "beta", "running_mean", "running_var"):
-                getattr(new, name).copy_(getattr(bn, name))
+        new.load_state_dict(bn.state_dict())  # gamma, beta and the running statistics
         return new
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or world_size() == 1:
-            return super().forward(x)
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{self!r} expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {tuple(x.shape)}")
-        _check_channels(self, x, self.num_features)
-        rows = x.reshape(-1, self.num_features)  # (N_r, C)
-        out = SyncBatchNormFunction.apply(rows, self.gamma, self.beta, self.eps, self.running_mean,
-                                          self.running_var, self.momentum)
-        return out.view_as(x)
+    def _normalise_rows(self, rows: Tensor, input_shape: torch.Size) -> Tensor:
+        # BatchNorm1d.forward checks the input and cuts it into rows (N_r, C); only the statistics differ
+        if world_size() == 1:
+            return super()._normalise_rows(rows, input_shape)
+        return SyncBatchNormFunction.apply(rows, self.gamma, self.beta, self.eps, self.running_mean,
+                                           self.running_var, self.momentum)
 
 
 def sync_batchnorm(model: Module) -> Module:

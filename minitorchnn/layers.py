@@ -90,13 +90,15 @@ class BatchNorm1d(Module):
             return (x - self.running_mean) * scale + self.beta
         # the makemore part 5 fix: a 3-D input is normalised over batch AND time, not just batch,
         # so view (B, T, C) as (B * T, C) rows and normalise over all of them
-        rows = x.reshape(-1, self.num_features)  # (N, C)
-        n = rows.shape[0]
-        if n < 2:
-            raise ValueError(f"{self!r} needs more than 1 value per channel in training, got shape {tuple(x.shape)}")
-        out = BatchNormFunction.apply(rows, self.gamma, self.beta, self.eps,
-                                      self.running_mean, self.running_var, self.momentum)
-        return out.view_as(x)
+        return self._normalise_rows(x.reshape(-1, self.num_features), x.shape).view_as(x)
+
+    def _normalise_rows(self, rows: Tensor, input_shape: torch.Size) -> Tensor:
+        """Training-mode batch norm of rows (N, C) over dim 0, updating the running statistics."""
+        if rows.shape[0] < 2:
+            raise ValueError(f"{self!r} needs more than 1 value per channel in training, "
+                             f"got shape {tuple(input_shape)}")
+        return BatchNormFunction.apply(rows, self.gamma, self.beta, self.eps,
+                                       self.running_mean, self.running_var, self.momentum)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -43,6 +43,12 @@ class Module:
         for child in self.children():
             yield from child.modules()
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This layer (named prefix, "" at the top) and every layer below it with its dotted name."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}{name}" if not prefix else f"{prefix}.{name}")
+
     def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         for name, value in vars(self).items():
             if isinstance(value, Tensor):

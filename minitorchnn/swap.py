@@ -96,12 +96,15 @@ def to_torch(layer: Module) -> TorchLayer:
             return TorchLayer(out)
         if isinstance(layer, BatchNorm1d) and not isinstance(layer, BatchNorm1dPerPosition):
             out = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
-            out.weight.copy_(layer.gamma), out.bias.copy_(layer.beta)
-            out.running_mean.copy_(layer.running_mean), out.running_var.copy_(layer.running_var)
+            out.weight.copy_(layer.gamma)
+            out.bias.copy_(layer.beta)
+            out.running_mean.copy_(layer.running_mean)
+            out.running_var.copy_(layer.running_var)
             return TorchLayer(out, channels_last=True)
         if isinstance(layer, LayerNorm1d):
             out = nn.LayerNorm(layer.gamma.shape[0], eps=layer.eps)
-            out.weight.copy_(layer.gamma), out.bias.copy_(layer.beta)
+            out.weight.copy_(layer.gamma)
+            out.bias.copy_(layer.beta)
             return TorchLayer(out)
     if isinstance(layer, Tanh):
         return TorchLayer(nn.Tanh())

@@ -11,7 +11,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from . import distributed
-from .data import CharVocab, TextDataset
+from .data import CharVocab, TokenCorpus
 from .layers import Sequential
 from .loss import cross_entropy
 from .module import Module, inference
@@ -199,7 +199,7 @@ class RegisterModel:
         return self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip,
                          progress, log_every, check_every, callback=callback)
 
-    def train_text(self, dataset: TextDataset, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
+    def train_text(self, dataset: TokenCorpus, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
                    schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
                    betas: tuple[float, float] = (0.9, 0.999), clip: float | None = 1.0, seed: int | None = None,
                    eval_interval: int | None = None, eval_iters: int = 50, progress: bool | None = None,
@@ -228,7 +228,7 @@ class RegisterModel:
         run["eval"] = evals
         return run
 
-    def estimate_loss(self, dataset: TextDataset, eval_iters: int, batch_size: int, block_size: int,
+    def estimate_loss(self, dataset: TokenCorpus, eval_iters: int, batch_size: int, block_size: int,
                       seed: int = 1337) -> dict[str, float]:
         """Mean loss over eval_iters batches of each split, drawn from a fixed seed so that every model
         is scored on the same batches; eval mode, no gradients, the mode restored."""
@@ -297,12 +297,13 @@ class RegisterModel:
     def _check_finite(self, losses: Tensor, start: int, end: int, lrs: list[float]) -> None:
         window = losses[start:end]
         bad = ~torch.isfinite(window)
+        here = bool(bad.any())
         # under data parallelism every rank must stop together, or the others would wait for it forever
-        others_bad = distributed.world_size() > 1 and bool(distributed.average(bad.any().float()) > 0)
-        if others_bad and not bad.any():
+        anywhere = here if distributed.world_size() == 1 else bool(distributed.average(bad.any().float()) > 0)
+        if anywhere and not here:
             raise FloatingPointError(f"{self.model_name}: the loss of another rank became non-finite between "
                                      f"steps {start} and {end}; training stopped. Try a smaller learning rate.")
-        if bad.any():
+        if here:
             first = start + int(bad.nonzero()[0])
             self.history["loss"] += losses[:first + 1].tolist()
             self.history["lr"] += lrs[:first + 1]
