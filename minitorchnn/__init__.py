@@ -1,25 +1,33 @@
 """minitorchnn: hand-written layers on raw torch tensors, for learning how language models work."""
-from .attention import Block, Dropout, FeedForward, MultiHeadAttention
+from .attention import Block, FeedForward, MultiHeadAttention
 from .comparison import Comparison, Variant, compare
 from .conv import CausalConv1d, WaveNet, WaveNetLayer
-from .data import CharVocab, TextDataset, data_path, names_dataset, shakespeare_dataset
+from .checkpoint import CheckpointError
+from .config import ConfigError, TrainConfig
+from .corpus import TextDataset, TokenCorpus, shakespeare_dataset, text_dataset
+from .data import CharVocab, data_path, names_dataset
 from .diagnostics import (UpdateRatioTracker, activation_stats, gradient_stats, plot_activations,
                           plot_gradients)
 from .experiment import Experiment, ExperimentError, load_experiment
-from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, Flatten, FlattenConsecutive, LayerNorm1d,
-                     Linear, ReLU, Sequential, Tanh)
+from .evaluation import LossTable, estimate_loss, evaluate
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
+                     LayerNorm1d, Linear, ReLU, Sequential, Tanh)
 from .loss import cross_entropy
-from .models import MODELS, mlp, wavenet, wavenet_every_position
+from .models import MODELS, ModelSpec, mlp, wavenet, wavenet_every_position
 from .module import Module
 from .gpt import GPT, LanguageModel
-from .optim import SGD, AdamW, Constant, ExponentialDecay, StepDecay, WarmupCosine, clip_grad_norm
+from .optim import SGD, AdamW, Constant, ExponentialDecay, Optimizer, StepDecay, WarmupCosine, clip_grad_norm, make_schedule
 from .swap import TorchLayer, swap, to_torch
-from .training import LossTable, RegisterModel, default_device
+from .sampling import sample_names
+from .training import RegisterModel, Step, TrainingDiverged, default_device, fit, print_every
 from .wavegpt import WaveGPT
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError", "ConfigError", "ModelSpec", "Optimizer", "Step", "TokenCorpus", "TrainConfig",
+    "TrainingDiverged", "estimate_loss", "evaluate", "fit", "make_schedule", "print_every", "sample_names",
+    "text_dataset",
     "BatchNorm1dPerPosition", "Comparison", "Experiment", "ExperimentError", "TorchLayer", "UpdateRatioTracker",
     "Variant", "activation_stats", "compare", "gradient_stats", "load_experiment", "plot_activations",
     "plot_gradients", "swap", "to_torch",

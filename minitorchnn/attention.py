@@ -1,29 +1,11 @@
-"""The transformer's layers: Dropout, causal multi-head self-attention, the feed-forward net, Block."""
+"""The transformer's layers: causal multi-head self-attention, the feed-forward net, Block."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .layers import LayerNorm1d, Linear, ReLU, Sequential
+from .layers import Dropout, LayerNorm1d, Linear, ReLU, Sequential
 from .module import Module
-
-
-class Dropout(Module):
-    """Zero each entry with probability p in training (scaling the rest by 1 / (1 - p)); identity in eval."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout expected 0 <= p < 1, got {p}")
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = torch.rand_like(x) >= self.p
-        return x * keep / (1.0 - self.p)  # rescale so the expected value is unchanged
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class MultiHeadAttention(Module):

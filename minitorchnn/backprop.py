@@ -11,6 +11,16 @@ import torch
 from torch import Tensor
 
 
+@torch.no_grad()
+def update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor, var: Tensor, n: int,
+                         momentum: float) -> None:
+    """Move the running statistics towards the batch's, as torch.nn.BatchNorm1d does: an exponential
+    moving average of the mean, and of the variance made unbiased (Bessel's n / (n - 1)), though the
+    batch itself is normalised with the biased one. BatchNorm1d and SyncBatchNorm1d both call this."""
+    running_mean.lerp_(mean, momentum)  # running += momentum * (batch - running)
+    running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
+
+
 class BatchNormFunction(torch.autograd.Function):
     """Training-mode batch norm of x (N, C) over dim 0; also moves running_mean/var towards the batch's."""
 
@@ -23,11 +33,7 @@ class BatchNormFunction(torch.autograd.Function):
         var = (xc * xc).mean(0)  # (C,) biased: divide by N (torch.var_mean is 4x slower here on a CPU)
         rstd = torch.rsqrt(var + eps)  # (C,)
         x_hat = xc.mul_(rstd)  # (N, C), in place: xc is not needed any more
-        # running statistics: an exponential moving average; the variance is kept unbiased
-        # (Bessel's n / (n - 1)), as torch.nn.BatchNorm1d keeps it, though the batch is normalised
-        # with the biased one. forward() runs without autograd, so these updates are not recorded.
-        running_mean.lerp_(mean, momentum)  # running += momentum * (batch - running)
-        running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
+        update_running_stats(running_mean, running_var, mean, var, n, momentum)
         ctx.save_for_backward(x_hat, gamma, rstd)
         return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
 

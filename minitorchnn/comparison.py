@@ -25,9 +25,16 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from .data import NamesDataset, TokenCorpus
-from .module import Module
-from .training import LossTable, RegisterModel, progress_enabled
+from .config import TrainConfig
+from .corpus import TokenCorpus
+from .data import NamesDataset
+from .evaluation import LossTable
+from .module import Module, inference
+from .training import RegisterModel, progress_enabled
+
+# compare()'s starting settings: the lectures' SGD with the step schedule
+COMPARE_TRAINING = TrainConfig(schedule="step")
+VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # names become folder names: no '/', no '..'
 
 
 @dataclass
@@ -36,10 +43,7 @@ class Variant:
 
     build: Callable[[], Module]
     block_size: int | None = None
-    train: dict = field(default_factory=dict)  # overrides of compare()'s training settings
-
-
-TRAIN_SETTINGS = ("batch_size", "lr", "schedule", "momentum", "weight_decay", "optimizer", "clip", "eval_iters")
+    train: dict = field(default_factory=dict)  # overrides of compare()'s TrainConfig (lr=..., ...)
 
 
 def _as_variant(name: str, value) -> Variant:
@@ -136,33 +140,58 @@ class Comparison:
         return ax
 
 
-def _train_one(name: str, variant: Variant, dataset, seed: int, steps: int, settings: dict,
+def _train_one(name: str, variant: Variant, dataset, seed: int, config: TrainConfig,
                device) -> tuple[RegisterModel, dict]:
     """Build and train one variant with one seed; the seed fixes both the weights and the batches."""
     torch.manual_seed(seed)
-    model = variant.build()
-    if not isinstance(model, Module):
-        raise TypeError(f"a variant's build function must return a minitorchnn Module, got {type(model).__name__}")
+    model = _build(name, variant)
     reg = RegisterModel(model, name, f"seed {seed}", device=device, verbose=False)
-    s = {**settings, **variant.train}
-    common = dict(steps=steps, batch_size=s["batch_size"], lr=s["lr"], schedule=s["schedule"],
-                  optimizer=s["optimizer"], momentum=s["momentum"], weight_decay=s["weight_decay"],
-                  clip=s["clip"], seed=seed, progress=False)
+    config = config.replace(seed=seed)
     if isinstance(dataset, TokenCorpus):
-        if variant.block_size is None:
-            raise ValueError("compare on a text corpus needs each Variant's block_size")
-        run = reg.train_text(dataset, block_size=variant.block_size, eval_iters=s["eval_iters"], log=False,
-                             **common)
+        run = reg.train_text(dataset, config, block_size=variant.block_size, log=False, progress=False)
         _, train_loss, val_loss = run["eval"][-1]  # estimate_loss at the last step
         losses = {"train": train_loss, "val": val_loss}
     else:
         data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
-        run = reg.train(*data["train"], **common)
+        run = reg.train(*data["train"], config, progress=False)
         losses = reg.split_losses(data).rows[0]
     result = {"seed": seed, "parameters": reg.n_parameters,
               **{k: losses[k] for k in ("train", "val", "test") if k in losses},
-              "ms_per_step": 1000 * run["seconds"] / steps, "steps": steps}
+              "ms_per_step": 1000 * run["seconds"] / config.steps, "steps": config.steps}
     return reg, {**result, "loss": run["loss"]}
+
+
+def _build(name: str, variant: Variant) -> Module:
+    model = variant.build()
+    if not isinstance(model, Module):
+        raise TypeError(f"variant {name!r}: its build function must return a minitorchnn Module, "
+                        f"got {type(model).__name__}")
+    return model
+
+
+def _dry_run(name: str, variant: Variant, dataset) -> None:
+    """Build the variant and run it on one small batch, so that a shape or vocabulary mistake names the
+    variant before the grid starts, not an hour into it."""
+    if isinstance(dataset, TokenCorpus):
+        if variant.block_size is None:
+            raise ValueError(f"variant {name!r}: compare on a text corpus needs the Variant's block_size")
+        x, _ = dataset.get_batch("train", 2, variant.block_size, generator=torch.Generator().manual_seed(0))
+        vocab_size = dataset.vocab_size
+    else:
+        data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
+        x, vocab_size = data["train"][0][:2], len(dataset.vocab)
+    state = torch.random.get_rng_state()  # building draws random weights: leave the global generator as it was
+    model = _build(name, variant)
+    try:
+        with inference(model):
+            logits = model(x)
+    except (ValueError, TypeError, IndexError, RuntimeError) as err:
+        raise ValueError(f"variant {name!r} fails on one batch of the data {tuple(x.shape)}: {err}") from None
+    finally:
+        torch.random.set_rng_state(state)
+    if logits.shape[-1] != vocab_size:
+        raise ValueError(f"variant {name!r} predicts {logits.shape[-1]} classes, but the data has a vocabulary "
+                         f"of {vocab_size}: build it with vocab_size={vocab_size}")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -171,39 +200,49 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a crash leaves either no file or a whole one, never half of one
 
 
-def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int, seeds=(0, 1, 2), *,
-            batch_size: int = 32, lr: float = 0.1, schedule="step", momentum: float = 0.0,
-            weight_decay: float = 0.0, optimizer: str = "sgd", clip: float | None = None, eval_iters: int = 50,
-            device=None, out_dir: str | Path | None = None, config: dict | None = None,
-            progress: bool | None = None) -> Comparison:
+def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | None = None, seeds=(0, 1, 2), *,
+            config: TrainConfig | None = None, device=None, out_dir: str | Path | None = None,
+            identity: dict | None = None, progress: bool | None = None, **settings) -> Comparison:
     """Train every variant with every seed and return the Comparison.
 
-    For one seed, every variant starts from torch.manual_seed(seed) and draws the same minibatches
-    (same indices, and the same examples for any block_size). On a NamesDataset the losses are over
-    whole splits; on a text corpus, estimate_loss over eval_iters batches (train and val only).
-    With out_dir, each finished run is saved as out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json},
-    finished runs are not trained again, and `config` (what defines the experiment) must match the
-    one stored there.
+    Training settings come as a TrainConfig and/or its fields by name (lr=..., schedule=...); a
+    Variant's own `train` dict overrides them for that variant. For one seed, every variant starts
+    from torch.manual_seed(seed) and draws the same minibatches (same indices, and the same examples
+    for any block_size). On a NamesDataset the losses are over whole splits; on a text corpus,
+    estimate_loss over eval_iters batches (train and val only). Every variant is first run on one
+    batch, so a broken one is named before anything trains. With out_dir, each finished run is saved as
+    out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json}, finished runs are not trained again, and
+    `identity` (what defines the experiment) must match the one stored there.
     """
     if not variants:
         raise ValueError("compare needs at least one variant")
-    if steps < 1 or not seeds:
-        raise ValueError(f"compare needs steps >= 1 and at least one seed, got steps={steps}, seeds={seeds}")
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"compare needs at least one integer seed, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"compare got the same seed twice in {list(seeds)}: a repeated seed repeats a run and "
+                         f"makes the spread over seeds look smaller than it is")
+    if steps is not None:
+        settings["steps"] = steps
+    base = (config or COMPARE_TRAINING).replace(**settings)
     table = {name: _as_variant(name, value) for name, value in variants.items()}
-    settings = dict(batch_size=batch_size, lr=lr, schedule=schedule, momentum=momentum,
-                    weight_decay=weight_decay, optimizer=optimizer, clip=clip, eval_iters=eval_iters)
+    configs = {}
     for name, variant in table.items():
-        unknown = sorted(set(variant.train) - set(TRAIN_SETTINGS))
-        if unknown:
-            raise ValueError(f"variant {name!r}: unknown training settings {unknown}; known: {list(TRAIN_SETTINGS)}")
+        try:
+            configs[name] = base.replace(**variant.train)
+        except ValueError as err:
+            raise ValueError(f"variant {name!r}: {err}") from None
+    for name, variant in table.items():
+        _dry_run(name, variant, dataset)
     if out_dir is not None:
-        bad = [name for name in table if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)]
+        bad = [name for name in table if not re.fullmatch(VARIANT_NAME, name)]
         if bad:
             raise ValueError(f"variant names become folder names: use letters, digits, '.', '_' and '-', got {bad}")
         out_dir = Path(out_dir)
-        identity = {"variants": list(table), "steps": steps, "seeds": list(seeds),
-                    **{k: _plain(v) for k, v in settings.items()}, **(config or {})}
-        _claim_folder(out_dir, identity)
+        stored = {"variants": list(table), "steps": base.steps, "seeds": list(seeds),
+                  **{k: _plain(v) for k, v in vars(base).items() if k not in ("steps", "seed")},
+                  **(identity or {})}
+        _claim_folder(out_dir, stored)
     grid = [(name, seed) for seed in seeds for name in table]
     runs: list[dict] = []
     curves: dict[tuple[str, int], list[float]] = {}
@@ -214,7 +253,7 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int, see
         if folder is not None and (folder / "result.json").exists():  # finished before: read, don't retrain
             result = json.loads((folder / "result.json").read_text())
         else:
-            reg, result = _train_one(name, table[name], dataset, seed, steps, settings, device)
+            reg, result = _train_one(name, table[name], dataset, seed, configs[name], device)
             result = {"variant": name, **result}
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)

@@ -1,26 +1,96 @@
-"""Any text file as a training corpus: encoded once to a .bin of token ids, read back through numpy.memmap.
+"""Text corpora for the sequence models: what every corpus offers (TokenCorpus), Tiny Shakespeare in memory
+(TextDataset), and any text file encoded once to a .bin of token ids and read back through numpy.memmap.
 
 A corpus larger than memory cannot be held as one tensor. As large-corpus training does, the text is
 read in chunks, each chunk's token ids are appended to FILE.char.bin (or FILE.byte.bin), and batches
 are sliced from that file through numpy.memmap: the operating system pages in only the windows a batch
 touches. Character level: the vocabulary is every character in the file (a first pass finds them).
 Byte level: the vocabulary is the 256 byte values, so any file works, in any language or encoding.
+The .bin is encoded again when the file's content (its sha256) changes; a damaged .json beside it is
+rebuilt; a folder we may not write to sends both to a cache folder instead.
 """
 from __future__ import annotations
 
 import codecs
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .data import CharVocab, TokenCorpus
+from .data import CharVocab, data_path, sha256_of
 
 CHUNK_CHARS = 1 << 22  # read 4 MB at a time: memory stays flat whatever the file size
-FORMAT = 1
+FORMAT = 2  # 2: staleness by the source's sha256 (1 used size and modification time)
+
+
+class TokenCorpus:
+    """What every text corpus offers: a vocabulary, and random windows (x, y) of its train or val split."""
+
+    vocab: CharVocab
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.vocab.decode(ids)
+
+    def split_length(self, split: str) -> int:
+        raise NotImplementedError
+
+    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
+        """The token windows [i, i + length) for every i in ix, as a (len(ix), length) long tensor on device."""
+        raise NotImplementedError
+
+    def get_batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+        """x (batch_size, block_size) and y, the same windows shifted by one token."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        n = self.split_length(split)
+        if n <= block_size:
+            raise ValueError(f"the {split} split has {n} tokens, too few for block_size={block_size}")
+        ix = torch.randint(n - block_size, (batch_size,), generator=generator,
+                           device=generator.device if generator is not None else "cpu")
+        window = self.windows(split, ix, block_size + 1, device)  # (B, T + 1)
+        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
+
+
+class TextDataset(TokenCorpus):
+    """A character-level corpus in memory: 1-D long tensors train (first 90%) and val."""
+
+    def __init__(self, text: str, train_fraction: float = 0.9) -> None:
+        self.vocab = CharVocab.from_text(text)
+        data = torch.tensor(self.vocab.encode(text), dtype=torch.long)
+        n = int(train_fraction * len(data))
+        self.train, self.val = data[:n], data[n:]
+        self._on_device: dict[tuple[str, str], Tensor] = {}
+
+    def split_length(self, split: str) -> int:
+        return len(getattr(self, split))
+
+    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
+        key = (split, str(device))
+        if key not in self._on_device:  # copy each split to a device once, not every batch
+            self._on_device[key] = getattr(self, split).to(device)
+        data = self._on_device[key]
+        offsets = ix[:, None] + torch.arange(length, device=ix.device)  # (B, length)
+        return data[offsets.to(data.device)]
+
+    def __repr__(self) -> str:
+        return f"TextDataset(vocab_size={self.vocab_size}, train={len(self.train):,}, val={len(self.val):,})"
+
+
+def shakespeare_dataset() -> TextDataset:
+    """Tiny Shakespeare: 65 characters, 1,003,854 training and 111,540 validation tokens."""
+    return TextDataset(data_path("shakespeare.txt").read_text(encoding="utf-8"))
 
 
 class ByteVocab:
@@ -51,6 +121,7 @@ def _chunks(path: Path, level: str):
     """The file as a stream of numpy arrays of code points (char) or bytes (byte)."""
     with open(path, "rb") as f:
         decoder = codecs.getincrementaldecoder("utf-8")()  # a character split between chunks is kept whole
+        offset = 0
         while True:
             raw = f.read(CHUNK_CHARS)
             if level == "byte":
@@ -58,41 +129,78 @@ def _chunks(path: Path, level: str):
                     return
                 yield np.frombuffer(raw, dtype=np.uint8)
                 continue
-            text = decoder.decode(raw, final=not raw)
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path} is not UTF-8 text (byte {offset + max(err.start, 0):,} cannot be "
+                                 f"decoded); read it byte by byte with --level byte (level='byte')") from None
+            offset += len(raw)
             if text:
                 yield np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # one code point per character
             if not raw:
                 return
 
 
+def cache_folder() -> Path:
+    """Where encoded corpora go when the text's own folder is read-only: MINITORCHNN_CACHE, else
+    $XDG_CACHE_HOME/minitorchnn, else ~/.cache/minitorchnn."""
+    if os.environ.get("MINITORCHNN_CACHE"):
+        return Path(os.environ["MINITORCHNN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "minitorchnn"
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".minitorchnn-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_meta(meta_path: Path) -> dict | None:
+    """The .json beside a .bin, or None when it is missing or damaged (then the corpus is encoded again)."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None = None) -> Path:
     """Encode a text file to token ids in OUT (default FILE.LEVEL.bin) with a .json beside it; reused
-    while the source file keeps its size and modification time."""
+    while the file's sha256 is the one recorded there."""
     path = Path(path)
     if level not in ("char", "byte"):
         raise ValueError(f"level must be 'char' or 'byte', got {level!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a text file")
     if not path.is_file():
         raise FileNotFoundError(f"no text file {path}")
-    out = Path(out) if out is not None else path.with_name(f"{path.name}.{level}.bin")
+    source = {"name": path.name, "sha256": sha256_of(path)}
+    if out is None:
+        out = path.with_name(f"{path.name}.{level}.bin")
+        if not _writable(out.parent):  # a read-only data folder: keep the encoding in the cache instead
+            out = cache_folder() / f"{source['sha256'][:16]}-{path.name}.{level}.bin"
+            out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
     meta_path = out.with_suffix(".json")
-    stat = path.stat()
-    source = {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    if out.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") == FORMAT and meta.get("source") == source and meta.get("level") == level:
-            return out  # encoded before, from this very file
-    if level == "byte":
-        chars, dtype, lookup = None, np.uint8, None
-    else:
-        seen: set[int] = set()
-        for codes in _chunks(path, level):  # first pass: which characters occur
-            seen.update(np.unique(codes).tolist())
-        if not seen:
-            raise ValueError(f"{path} is empty: nothing to train on")
-        chars = sorted(chr(c) for c in seen)
-        dtype = np.uint16 if len(chars) <= 1 << 16 else np.uint32
-        lookup = np.zeros(max(seen) + 1, dtype=dtype)  # code point -> id, one vectorised gather per chunk
-        lookup[[ord(c) for c in chars]] = np.arange(len(chars), dtype=dtype)
+    meta = _read_meta(meta_path)
+    if (out.exists() and meta is not None and meta.get("format") == FORMAT and meta.get("source") == source
+            and meta.get("level") == level):
+        return out  # encoded before, from this very content
+    chars, dtype, lookup = _vocabulary(path, level)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     n_tokens = 0
     try:
@@ -109,8 +217,24 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
             tmp.unlink()
     meta = {"format": FORMAT, "level": level, "dtype": np.dtype(dtype).name, "tokens": n_tokens,
             "chars": chars, "source": source}
-    meta_path.write_text(json.dumps(meta))
+    _write_atomic(meta_path, json.dumps(meta).encode("utf-8"))
     return out
+
+
+def _vocabulary(path: Path, level: str):
+    """(chars, dtype, lookup): the characters of the file, the id type, and code point -> id (char level)."""
+    if level == "byte":
+        return None, np.uint8, None
+    seen: set[int] = set()
+    for codes in _chunks(path, level):  # first pass: which characters occur
+        seen.update(np.unique(codes).tolist())
+    if not seen:
+        raise ValueError(f"{path} is empty: nothing to train on")
+    chars = sorted(chr(c) for c in seen)
+    dtype = np.uint16 if len(chars) <= 1 << 16 else np.uint32
+    lookup = np.zeros(max(seen) + 1, dtype=dtype)  # code point -> id, one vectorised gather per chunk
+    lookup[[ord(c) for c in chars]] = np.arange(len(chars), dtype=dtype)
+    return chars, dtype, lookup
 
 
 class MemmapTextDataset(TokenCorpus):
@@ -121,7 +245,10 @@ class MemmapTextDataset(TokenCorpus):
 
     def __init__(self, bin_path: str | Path, train_fraction: float = 0.9) -> None:
         self.bin_path = Path(bin_path)
-        meta = json.loads(self.bin_path.with_suffix(".json").read_text())
+        meta = _read_meta(self.bin_path.with_suffix(".json"))
+        if meta is None:
+            raise ValueError(f"{self.bin_path.with_suffix('.json')} is missing or damaged; encode the corpus "
+                             f"again with text_dataset(FILE)")
         self.level, self.n_tokens = meta["level"], meta["tokens"]
         self.vocab = ByteVocab() if meta["chars"] is None else CharVocab(meta["chars"])
         self.tokens = np.memmap(self.bin_path, dtype=np.dtype(meta["dtype"]), mode="r")

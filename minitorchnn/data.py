@@ -75,42 +75,111 @@ def _download(spec: DataFile, dest: Path) -> None:
             os.remove(tmp)
 
 
+def _copy_atomic(source: Path, dest: Path) -> None:
+    """Copy to a temporary file beside dest, then rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def data_path(name: str) -> Path:
-    """Path of a course data file (names.txt or shakespeare.txt), fetching it if needed."""
+    """Path of a course data file (names.txt or shakespeare.txt), fetching it if needed.
+
+    A top-level copy whose sha256 is wrong is never used: it is moved aside to NAME.modified and
+    replaced from MINITORCHNN_DATA or a download, or refused with the way to fix it.
+    """
     if name not in FILES:
         raise KeyError(f"unknown data file {name!r}; known: {sorted(FILES)}")
     spec = FILES[name]
     dest = project_root() / name
+    tried, wrong = [], None
     if dest.exists():
-        return dest
-    tried = [f"{dest} (not there)"]
-    folder = os.environ.get("MINITORCHNN_DATA")
-    if folder:
-        source = Path(folder).expanduser() / name
-        if source.exists():
-            got = sha256_of(source)
-            if got != spec.sha256:
-                raise ValueError(f"{source} has sha256 {got}, expected {spec.sha256}: it is not the course's {name}")
-            shutil.copyfile(source, dest)
+        got = sha256_of(dest)
+        if got == spec.sha256:
             return dest
-        tried.append(f"{source} (MINITORCHNN_DATA; not there)")
+        wrong = got
+        tried.append(f"{dest} (there, but its sha256 is {got[:16]}..., not the course's {spec.sha256[:16]}...)")
     else:
+        tried.append(f"{dest} (not there)")
+    found = _from_folder(spec, dest, tried) or _from_download(spec, dest, tried)
+    if found is not None:
+        return found
+    fix = (f"Move {dest} away (it is not the course's {name}), then download {spec.url} to {dest}"
+           if wrong else f"Get it by downloading {spec.url} to {dest}")
+    raise FileNotFoundError(f"Could not find {name}. Tried:\n  " + "\n  ".join(tried) + "\n"
+                            f"{fix}, or set MINITORCHNN_DATA to a folder that has {name}.")
+
+
+def _set_aside(dest: Path) -> None:
+    """Keep a top-level file with the wrong content as NAME.modified (nothing of the user's is deleted)."""
+    if dest.exists():
+        aside = dest.with_name(dest.name + ".modified")
+        os.replace(dest, aside)
+        print(f"minitorchnn: {dest} was not the course's {dest.name} (wrong sha256); moved it to {aside}",
+              file=sys.stderr)
+
+
+def _from_folder(spec: DataFile, dest: Path, tried: list[str]) -> Path | None:
+    folder = os.environ.get("MINITORCHNN_DATA")
+    if not folder:
         tried.append("MINITORCHNN_DATA (not set)")
+        return None
+    source = Path(folder).expanduser() / spec.name
+    if not source.is_file():
+        tried.append(f"{source} (MINITORCHNN_DATA; not there)")
+        return None
+    got = sha256_of(source)
+    if got != spec.sha256:
+        tried.append(f"{source} (MINITORCHNN_DATA; its sha256 is {got[:16]}..., not the course's file)")
+        return None
+    _set_aside(dest)
+    _copy_atomic(source, dest)
+    return dest
+
+
+def _from_download(spec: DataFile, dest: Path, tried: list[str]) -> Path | None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{spec.name}.download.")
+    os.close(fd)
     try:
-        _download(spec, dest)
+        _download(spec, Path(tmp))
+        _set_aside(dest)
+        os.replace(tmp, dest)
         return dest
     except Exception as err:  # network down, proxy, wrong bytes: all end in the same advice
         tried.append(f"{spec.url} ({type(err).__name__}: {err})")
-    raise FileNotFoundError(
-        f"Could not find {name}. Tried:\n  " + "\n  ".join(tried) + "\n"
-        f"Get it by downloading {spec.url} to {dest}, or set MINITORCHNN_DATA to a folder that has {name}."
-    )
+        return None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
-def load_words(path: str | Path | None = None) -> list[str]:
-    """The names of names.txt (or of another one-word-per-line file), lower-case, blank lines dropped."""
+NAMES_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def load_words(path: str | Path | None = None, alphabet: str | None = NAMES_ALPHABET) -> list[str]:
+    """The names of names.txt (or of another one-word-per-line file), lower-cased, blank lines dropped.
+
+    A character outside alphabet (a-z; None accepts any) is refused with its line, before it could
+    become an index the model's Embedding does not have.
+    """
     path = Path(path) if path is not None else data_path("names.txt")
-    return [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    words = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        word = line.strip().lower()
+        if not word:
+            continue
+        if alphabet is not None:
+            bad = next((ch for ch in word if ch not in alphabet), None)
+            if bad is not None:
+                raise ValueError(f"{path}, line {number}: {line.strip()!r} has the character {bad!r}, which is "
+                                 f"not in the names vocabulary ('.' and {alphabet[0]}-{alphabet[-1]})")
+        words.append(word)
+    return words
 
 
 class CharVocab:
@@ -213,72 +282,6 @@ def names_dataset(block_size: int = 8, seed: int = 42, words: list[str] | None =
     parts = {"train": words[:n1], "val": words[n1:n2], "test": words[n2:]}
     return NamesDataset({k: build_contexts(v, vocab, block_size) for k, v in parts.items()}, vocab, block_size,
                         words, parts)
-
-
-class TokenCorpus:
-    """What every text corpus offers: a vocabulary, and random windows (x, y) of its train or val split."""
-
-    vocab: CharVocab
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, text: str) -> list[int]:
-        return self.vocab.encode(text)
-
-    def decode(self, ids) -> str:
-        return self.vocab.decode(ids)
-
-    def split_length(self, split: str) -> int:
-        raise NotImplementedError
-
-    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
-        """The token windows [i, i + length) for every i in ix, as a (len(ix), length) long tensor on device."""
-        raise NotImplementedError
-
-    def get_batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-        """x (batch_size, block_size) and y, the same windows shifted by one token."""
-        if split not in ("train", "val"):
-            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        n = self.split_length(split)
-        if n <= block_size:
-            raise ValueError(f"the {split} split has {n} tokens, too few for block_size={block_size}")
-        ix = torch.randint(n - block_size, (batch_size,), generator=generator,
-                           device=generator.device if generator is not None else "cpu")
-        window = self.windows(split, ix, block_size + 1, device)  # (B, T + 1)
-        return window[:, :-1], window[:, 1:]  # (B, T), (B, T)
-
-
-class TextDataset(TokenCorpus):
-    """A character-level corpus in memory: 1-D long tensors train (first 90%) and val."""
-
-    def __init__(self, text: str, train_fraction: float = 0.9) -> None:
-        self.vocab = CharVocab.from_text(text)
-        data = torch.tensor(self.vocab.encode(text), dtype=torch.long)
-        n = int(train_fraction * len(data))
-        self.train, self.val = data[:n], data[n:]
-        self._on_device: dict[tuple[str, str], Tensor] = {}
-
-    def split_length(self, split: str) -> int:
-        return len(getattr(self, split))
-
-    def windows(self, split: str, ix: Tensor, length: int, device) -> Tensor:
-        key = (split, str(device))
-        if key not in self._on_device:  # copy each split to a device once, not every batch
-            self._on_device[key] = getattr(self, split).to(device)
-        data = self._on_device[key]
-        offsets = ix[:, None] + torch.arange(length, device=ix.device)  # (B, length)
-        return data[offsets.to(data.device)]
-
-    def __repr__(self) -> str:
-        return f"TextDataset(vocab_size={self.vocab_size}, train={len(self.train):,}, val={len(self.val):,})"
-
-
-def shakespeare_dataset() -> TextDataset:
-    """Tiny Shakespeare: 65 characters, 1,003,854 training and 111,540 validation tokens."""
-    return TextDataset(data_path("shakespeare.txt").read_text(encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

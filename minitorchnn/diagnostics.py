@@ -3,7 +3,7 @@
     stats = mtn.activation_stats(model, xb)          # per Tanh layer: mean, std, % saturated
     mtn.plot_activations(model, xb)                  # their histograms
     mtn.plot_gradients(model, xb, yb)                # histograms of the weights' gradients
-    tracker = mtn.UpdateRatioTracker(model)          # pass as reg.train(..., callback=tracker)
+    tracker = mtn.UpdateRatioTracker(model)          # pass as reg.train(..., on_step=tracker)
     tracker.plot()                                   # log10(update std / data std) over training
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ class UpdateRatioTracker:
 
     The lecture's rule of thumb: around -3 (an update changes a weight by about 1/1000 of its size).
     Far below, the layer learns too slowly; far above, too fast. Pass it to RegisterModel.train as
-    callback=tracker; it is called after each optimiser step with the step number and the optimiser.
+    on_step=tracker: it is called after each optimiser step with the Step (number, lr, optimiser, ...).
     """
 
     def __init__(self, model: Module, every: int = 1) -> None:
@@ -126,11 +126,15 @@ class UpdateRatioTracker:
         self.steps: list[int] = []
         self.ratios: dict[str, list[float]] = {name: [] for name in self.weights}
 
-    def __call__(self, step: int, optimizer) -> None:
-        if step % self.every:
-            return
+    def __call__(self, s) -> None:
+        """The on_step hook: record after the update of step s.step, made with learning rate s.lr."""
+        if s.step % self.every == 0:
+            self.record(s.step, s.lr)
+
+    def record(self, step: int, lr: float) -> None:
+        """Record the ratios of an update of lr * grad, with the gradients the weights hold now."""
         with torch.no_grad():
-            values = torch.stack([(optimizer.lr * p.grad).std() / p.std() for p in self.weights.values()])
+            values = torch.stack([(lr * p.grad).std() / p.std() for p in self.weights.values()])
             values = values.log10().tolist()  # one read from the device for all layers
         self.steps.append(step)
         for name, v in zip(self.weights, values):
@@ -140,7 +144,7 @@ class UpdateRatioTracker:
         import matplotlib.pyplot as plt
 
         if not self.steps:
-            raise ValueError("UpdateRatioTracker.plot: nothing recorded yet; pass the tracker to train(callback=...)")
+            raise ValueError("UpdateRatioTracker.plot: nothing recorded yet; pass the tracker to train(on_step=...)")
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3))
         for name, values in self.ratios.items():

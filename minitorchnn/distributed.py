@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from .backprop import update_running_stats
+from .devices import default_device
 from .layers import BatchNorm1d
 from .module import Module
 
@@ -42,7 +44,7 @@ def init(backend: str | None = None) -> torch.device:
     """Join the process group torchrun describes in RANK, WORLD_SIZE, MASTER_ADDR, ...; returns this
     rank's device. Without torchrun's variables nothing happens and the run is a single process."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return default_device()
     if torch.cuda.is_available():
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local_rank)  # one GPU per process
@@ -152,8 +154,7 @@ class SyncBatchNormFunction(torch.autograd.Function):
         var /= n  # biased, as in training mode
         rstd = torch.rsqrt(var + eps)
         x_hat = xc * rstd
-        running_mean.lerp_(mean, momentum)
-        running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
+        update_running_stats(running_mean, running_var, mean, var, n, momentum)  # as BatchNorm1d does
         ctx.save_for_backward(x_hat, gamma, rstd)
         ctx.n = n
         return torch.addcmul(beta, x_hat, gamma)

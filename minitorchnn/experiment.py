@@ -28,22 +28,27 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .attention import Dropout
-from .comparison import TRAIN_SETTINGS, Comparison, Variant, compare
-from .data import names_dataset, shakespeare_dataset
-from .gpt import GPT
-from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, Flatten, FlattenConsecutive, LayerNorm1d,
-                     Linear, ReLU, Sequential, Tanh)
-from .models import mlp, wavenet
-from .wavegpt import WaveGPT
+from .comparison import COMPARE_TRAINING, VARIANT_NAME, Comparison, Variant, compare
+from .config import FIELDS, ConfigError, TrainConfig
+from .corpus import shakespeare_dataset
+from .data import CharVocab, data_path, load_words, names_dataset
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
+                     LayerNorm1d, Linear, ReLU, Sequential, Tanh)
+from .models import MODELS
 
 LAYERS = {cls.__name__: cls for cls in (Embedding, Linear, BatchNorm1d, BatchNorm1dPerPosition, LayerNorm1d,
                                         FlattenConsecutive, Flatten, Tanh, ReLU, Dropout)}
-MODEL_BUILDERS = {"mlp": mlp, "wavenet": wavenet, "gpt": GPT, "wavegpt": WaveGPT}
-DATASETS = ("names", "shakespeare")
+DATASETS = {"names": "names", "shakespeare": "text"}  # an experiment's data -> the kind of model it feeds
 TOP_KEYS = ("name", "description", "data", "steps", "seeds", "train", "variants")
 VARIANT_KEYS = ("description", "model", "args", "layers", "block_size", "train")
-VOCAB_SIZE = {"names": 27, "shakespeare": 65}
+TRAIN_KEYS = tuple(k for k in FIELDS if k not in ("steps", "seed"))  # steps and seeds are top-level keys
+
+
+def data_vocab_size(data: str) -> int:
+    """The vocabulary size of an experiment's data, read from the data itself (never a constant)."""
+    if data == "names":
+        return len(CharVocab.from_words(load_words()))
+    return len(set(data_path("shakespeare.txt").read_text(encoding="utf-8")))
 
 
 class ExperimentError(ValueError):
@@ -58,7 +63,7 @@ class Experiment:
     data: str
     steps: int
     seeds: tuple[int, ...]
-    train: dict
+    train: TrainConfig
     variants: dict[str, Variant]
     config: dict  # the file's settings, stored with the runs to recognise them on resume
     description: str = ""
@@ -72,19 +77,27 @@ class Experiment:
     def run(self, out_dir: str | Path | None = None, steps: int | None = None, seeds=None,
             device=None, progress: bool | None = None) -> Comparison:
         """Train the grid (steps and seeds may be overridden, e.g. for a short run) and return the Comparison."""
-        steps = steps or self.steps
+        steps = self.steps if steps is None else steps
         seeds = tuple(seeds) if seeds is not None else self.seeds
-        config = {**self.config, "steps": steps, "seeds": list(seeds)}
-        return compare(self.variants, self.dataset(), steps, seeds, **self.train, device=device,
-                       out_dir=out_dir, config=config, progress=progress)
+        identity = {**self.config, "steps": steps, "seeds": list(seeds)}
+        return compare(self.variants, self.dataset(), steps, seeds, config=self.train, device=device,
+                       out_dir=out_dir, identity=identity, progress=progress)
 
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and check an experiment file; raises ExperimentError naming the key and line of any mistake."""
     path = Path(path)
+    if path.is_dir():
+        raise ExperimentError(f"{path}: is a folder, not an experiment file (give a .toml file)")
     if not path.exists():
         raise FileNotFoundError(f"no experiment file {path}")
-    text = path.read_text()
+    raw_bytes = path.read_bytes()
+    try:
+        if b"\0" in raw_bytes:
+            raise UnicodeDecodeError("utf-8", raw_bytes, 0, 1, "NUL byte")
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ExperimentError(f"{path}: not a text file; an experiment file is TOML text (see experiments/)") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:  # its message already ends with "(at line L, column C)"
@@ -98,6 +111,9 @@ def load_experiment(path: str | Path) -> Experiment:
         if key not in raw:
             raise ExperimentError(f"{path}: missing key {key!r} (every experiment needs name, steps and variants)")
     name = _typed(raw, "name", str, where)
+    if not re.fullmatch(VARIANT_NAME, name):
+        raise where.error("name", f"name becomes the run folder runs/NAME: use letters, digits, '.', '_' and '-' "
+                                  f"(no '/' or '..'), got {name!r}")
     data = raw.get("data", "names")
     if data not in DATASETS:
         raise where.error("data", f"data must be one of {', '.join(DATASETS)}, got {data!r}")
@@ -107,11 +123,20 @@ def load_experiment(path: str | Path) -> Experiment:
     seeds = raw.get("seeds", [0, 1, 2])
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
         raise where.error("seeds", f"seeds must be a non-empty list of integers, got {seeds!r}")
-    train = _train_settings(_typed(raw, "train", dict, where, default={}), where, "train")
+    if len(set(seeds)) != len(seeds):
+        raise where.error("seeds", f"seeds {seeds} repeat a seed: a repeated run would shrink the spread over seeds")
+    train = _train_config(COMPARE_TRAINING.replace(steps=steps),
+                          _typed(raw, "train", dict, where, default={}), where, "train")
     variants_raw = _typed(raw, "variants", dict, where)
     if not variants_raw:
         raise where.error("variants", "variants is empty: add at least one [variants.NAME] table")
-    variants = {vname: _variant(vname, spec, data, where) for vname, spec in variants_raw.items()}
+    vocab_size = data_vocab_size(data)
+    variants = {}
+    for vname, spec in variants_raw.items():
+        if not re.fullmatch(VARIANT_NAME, vname):
+            raise where.error(vname, f"variant name {vname!r} becomes a folder name: use letters, digits, '.', "
+                                     f"'_' and '-'")
+        variants[vname] = _variant(vname, spec, data, vocab_size, train, where)
     config = {k: v for k, v in raw.items() if k != "description"}
     return Experiment(name, data, steps, tuple(seeds), train, variants, config, raw.get("description", ""))
 
@@ -127,36 +152,20 @@ def _typed(table: dict, key: str, kind: type, where: _Locator, default=None, sec
     return value
 
 
-SCHEDULES = {"step": "step", "constant": None, "exponential": "exponential", "cosine": "cosine"}
+def _train_config(base: TrainConfig, table: dict, where: _Locator, section: str) -> TrainConfig:
+    """A [train] table on top of base: known keys only, every value checked by TrainConfig itself."""
+    for key in table:
+        if key not in TRAIN_KEYS:
+            raise where.error(key, f"{section}: unknown setting {key!r}; known: {', '.join(TRAIN_KEYS)}", section)
+    try:
+        return base.replace(**table)
+    except ConfigError as err:
+        raise where.error(err.field, f"{section}: {err}", section) from None
+    except TypeError as err:  # a value of the wrong kind, e.g. a string where a number belongs
+        raise where.error(next(iter(table)), f"{section}: {err}", section) from None
 
 
-def _train_settings(table: dict, where: _Locator, section: str) -> dict:
-    """Check a [train] table: known keys, each of the right type and range; 'constant' means no schedule."""
-    out = {}
-    for key, value in table.items():
-        if key not in TRAIN_SETTINGS:
-            raise where.error(key, f"{section}: unknown setting {key!r}; known: {', '.join(TRAIN_SETTINGS)}", section)
-        if key in ("batch_size", "eval_iters"):
-            value = _typed(table, key, int, where, section=section)
-            if value < 1:
-                raise where.error(key, f"{section}: {key} must be at least 1, got {value}", section)
-        elif key in ("lr", "momentum", "weight_decay", "clip"):
-            value = _typed(table, key, float, where, section=section)
-            if value < 0 or (key == "lr" and value == 0):
-                raise where.error(key, f"{section}: {key} must be {'above' if key == 'lr' else 'at least'} 0, "
-                                       f"got {value}", section)
-        elif key == "schedule":
-            if value not in SCHEDULES:
-                raise where.error(key, f"{section}: schedule must be one of {', '.join(SCHEDULES)}, got {value!r}",
-                                  section)
-            value = SCHEDULES[value]
-        elif key == "optimizer" and value not in ("sgd", "adamw"):
-            raise where.error(key, f"{section}: optimizer must be 'sgd' or 'adamw', got {value!r}", section)
-        out[key] = value
-    return out
-
-
-def _variant(name: str, spec, data: str, where: _Locator) -> Variant:
+def _variant(name: str, spec, data: str, vocab_size: int, train: TrainConfig, where: _Locator) -> Variant:
     section = f"variants.{name}"
     if not isinstance(spec, dict):
         raise where.error(name, f"variants.{name} must be a table ([variants.{name}]), got {spec!r}")
@@ -169,38 +178,42 @@ def _variant(name: str, spec, data: str, where: _Locator) -> Variant:
     if block_size is not None and (type(block_size) is not int or block_size < 1):
         raise where.error("block_size", f"{section}: block_size must be a positive integer, got {block_size!r}",
                           section)
-    train = _train_settings(_typed(spec, "train", dict, where, default={}, section=section), where, section)
-    if block_size is None and "model" in spec and spec["model"] in MODEL_BUILDERS:
-        default = inspect.signature(MODEL_BUILDERS[spec["model"]]).parameters["block_size"].default
-        block_size = None if default is inspect.Parameter.empty else default
-    if block_size is None:
-        raise where.error(name, f"{section} needs block_size (how many characters the model reads)", section)
+    table = _typed(spec, "train", dict, where, default={}, section=section)
+    _train_config(train, table, where, f"{section}.train")  # checked here; compare() applies it
     if "model" in spec:
-        build = _model_builder(section, spec, block_size, data, where)
+        model = spec["model"]
+        if model not in MODELS:
+            raise where.error("model", f"{section}: unknown model {model!r}; known models: {', '.join(MODELS)}",
+                              section)
+        block_size = MODELS[model].block_size if block_size is None else block_size
+        build = _model_builder(section, spec, block_size, data, vocab_size, where)
     else:
+        if block_size is None:
+            raise where.error(name, f"{section} needs block_size (how many characters the model reads)", section)
         build = _layers_builder(section, spec["layers"], where)
-    return Variant(build, block_size, train)
+    return Variant(build, block_size, table)
 
 
-def _model_builder(section: str, spec: dict, block_size: int, data: str, where: _Locator):
+def _model_builder(section: str, spec: dict, block_size: int, data: str, vocab_size: int, where: _Locator):
     model = spec["model"]
-    if model not in MODEL_BUILDERS:
-        raise where.error("model", f"{section}: unknown model {model!r}; known models: "
-                                   f"{', '.join(MODEL_BUILDERS)}", section)
-    args = _typed(spec, "args", dict, where, default={}, section=section)
-    fn = MODEL_BUILDERS[model]
-    kwargs = {"vocab_size": VOCAB_SIZE[data], "block_size": block_size, **args}
+    entry = MODELS[model]
+    if entry.data != DATASETS[data]:
+        fits = [n for n, m in MODELS.items() if m.data == DATASETS[data]]
+        raise where.error("model", f"{section}: model {model!r} reads {entry.data} data, not {data}; "
+                                   f"models for {data}: {', '.join(fits)}", section)
+    args = dict(_typed(spec, "args", dict, where, default={}, section=section))
+    if "block_size" in args:
+        raise where.error("args", f"{section}: give block_size as the variant's block_size, not in args", section)
+    if "vocab_size" in args and args.pop("vocab_size") != vocab_size:
+        raise where.error("args", f"{section}: args.vocab_size does not match the data: {data} has a vocabulary "
+                                  f"of {vocab_size} (leave vocab_size out: it comes from the data)", section)
     try:
-        inspect.signature(fn).bind(**kwargs)
-    except TypeError as err:
-        raise where.error("args" if "args" in spec else "model",
-                          f"{section}: model {model!r} cannot take these arguments ({err}); it takes "
-                          f"{_signature_text(fn)}", section) from None
-    try:
-        fn(**kwargs)  # build once now: a bad value (an odd block_size for wavenet, say) shows before training
+        inspect.signature(entry.build).bind(vocab_size, block_size, **args)
+        entry(vocab_size, block_size, **args)  # build once now: a bad value shows before training
     except (ValueError, TypeError) as err:
-        raise where.error("args" if "args" in spec else "model", f"{section}: {err}", section) from None
-    return lambda: fn(**kwargs)
+        raise where.error("args" if "args" in spec else "model",
+                          f"{section}: model {model!r} cannot be built with these arguments ({err})", section) from None
+    return lambda: entry(vocab_size, block_size, **args)
 
 
 def _layers_builder(section: str, specs, where: _Locator):
@@ -251,20 +264,31 @@ def _signature_text(fn) -> str:
 
 
 class _Locator:
-    """Finds the line of a key (or of a literal text) in the experiment file, for error messages."""
+    """Finds the line of a key (or of a literal text) in the experiment file, for error messages; keys in
+    [section] tables and in inline tables (`args = { n_hidden = 200 }`) alike."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.lines = path, text.splitlines()
 
+    def _start_of(self, section: str | None) -> int:
+        """The line index where a section begins: its [header], or the `key = {` of an inline table."""
+        if not section:
+            return 0
+        header = re.compile(r"^\s*\[\s*" + re.escape(section).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
+        for i, line in enumerate(self.lines):
+            if header.match(line):
+                return i
+        parent, _, last = section.rpartition(".")
+        start = self._start_of(parent)
+        inline = re.compile(r"(^|[{,])\s*(" + re.escape(section) + r'|"?' + re.escape(last) + r'"?)\s*=\s*\{')
+        return next((i for i in range(start, len(self.lines)) if inline.search(self.lines[i])), start)
+
     def line_of(self, needle: str, section: str | None = None, literal: bool = False) -> int | None:
-        start = 0
-        if section is not None:  # search below the [section] header when there is one
-            header = re.compile(r"^\s*\[\s*" + re.escape(section).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
-            start = next((i for i, line in enumerate(self.lines) if header.match(line)), 0)
-        key = re.compile(r"^\s*\"?" + re.escape(needle) + r"\"?\s*=|\[.*\b" + re.escape(needle) + r"\b.*\]")
+        key = re.compile(r"(^|[{,.])\s*\"?" + re.escape(needle) + r"\"?\s*=|\[.*\b" + re.escape(needle) + r"\b.*\]")
+        start = self._start_of(section)
         for i in range(start, len(self.lines)):
-            line = self.lines[i]
-            if (needle in line) if literal else (key.search(line) or re.search(rf"\b{re.escape(needle)}\s*=", line)):
+            line = self.lines[i].split("#", 1)[0] if not literal else self.lines[i]
+            if (needle in line) if literal else key.search(line):
                 return i + 1
         return None
 

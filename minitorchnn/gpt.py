@@ -1,11 +1,13 @@
 """GPT: token and position embeddings, a stack of transformer blocks, a final LayerNorm and the head."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from .attention import Block, Dropout
-from .layers import Embedding, LayerNorm1d, Linear
+from .attention import Block
+from .layers import Dropout, Embedding, LayerNorm1d, Linear
 from .module import Module, inference
 
 
@@ -22,10 +24,26 @@ class LanguageModel(Module):
                              f"{self.block_size}; crop the context to its last {self.block_size} tokens")
 
     def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T); runs in eval mode without gradients."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+                 generator: torch.Generator | None = None, seed: int | None = None) -> Tensor:
+        """Append max_new_tokens sampled tokens to idx (B, T); runs in eval mode without gradients.
+
+        idx is moved to the model's device; with seed, the random generator is made there too, so the
+        same call works with the model on the CPU or a GPU.
+        """
+        name = f"{type(self).__name__}.generate"
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"{name}: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"{name}: temperature must be a finite number > 0, got {temperature!r}")
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"{name}: top_k must be an integer >= 1 (or None), got {top_k!r}")
+        if idx.ndim != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
+            raise ValueError(f"{name}: expected a context of token ids of shape (B, T) with B, T >= 1, "
+                             f"got {tuple(idx.shape)}; start from torch.zeros(1, 1, dtype=torch.long)")
+        device = self.parameters()[0].device
+        idx = idx.to(device)
+        if seed is not None:
+            generator = torch.Generator(device=device).manual_seed(seed)
         with inference(self):
             for _ in range(max_new_tokens):
                 context = idx[:, -self.block_size:]  # the model sees at most block_size tokens
@@ -37,6 +55,13 @@ class LanguageModel(Module):
                 next_id = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
                 idx = torch.cat([idx, next_id], dim=1)
         return idx
+
+
+def check_sizes(name: str, **sizes: int) -> None:
+    """Every size of a model must be a whole number >= 1: refused in the constructor, not at the first batch."""
+    for key, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: {key} must be an integer >= 1, got {value!r}")
 
 
 def init_gpt_weights(model: Module, n_layer: int) -> None:
@@ -54,10 +79,16 @@ def init_gpt_weights(model: Module, n_layer: int) -> None:
 
 
 class GPT(LanguageModel):
-    """A decoder-only transformer: ids (B, T) -> logits (B, T, vocab_size), for T <= block_size."""
+    """A decoder-only transformer: ids (B, T) -> logits (B, T, vocab_size), for T <= block_size.
 
-    def __init__(self, vocab_size: int, block_size: int, n_embd: int, n_head: int, n_layer: int,
-                 dropout: float = 0.0) -> None:
+    Everything after vocab_size is keyword-only, so n_head and n_layer cannot be swapped by accident.
+    The defaults are the course's CPU configuration (818,241 parameters for 65 characters).
+    """
+
+    def __init__(self, vocab_size: int, *, block_size: int = 64, n_embd: int = 128, n_head: int = 4,
+                 n_layer: int = 4, dropout: float = 0.0) -> None:
+        check_sizes(type(self).__name__, vocab_size=vocab_size, block_size=block_size, n_embd=n_embd,
+                    n_head=n_head, n_layer=n_layer)
         self.vocab_size, self.block_size = vocab_size, block_size
         self.n_embd, self.n_head, self.n_layer = n_embd, n_head, n_layer
         self.token_embedding = Embedding(vocab_size, n_embd)

@@ -1,11 +1,27 @@
-"""The makemore layers, hand-written on raw tensors: Linear, Embedding, norms, flattening, activations."""
+"""The makemore layers, hand-written on raw tensors: Linear, Embedding, norms, flattening, activations, Dropout."""
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from .backprop import BatchNormFunction, LayerNormFunction
 from .module import Module
+
+
+def _check_dtype(name: str, x: Tensor, weight: Tensor) -> None:
+    """A float64 or integer input into a float32 layer is a mistake worth naming, not a torch error later."""
+    if x.dtype != weight.dtype:
+        hint = " (token ids go into an Embedding first)" if not x.is_floating_point() else ""
+        raise TypeError(f"{name} expected a {weight.dtype} input like its weights, got {x.dtype}{hint}")
+
+
+def _split_over_processes() -> str:
+    """Under data parallelism, the reminder that each process sees only its share of the batch."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        n = dist.get_world_size()
+        return f" (the batch is split over the {n} data-parallel processes: each gets batch_size / {n} rows)"
+    return ""
 
 
 class Linear(Module):
@@ -18,6 +34,7 @@ class Linear(Module):
         self.bias = torch.zeros(out_features, requires_grad=True) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_dtype(f"Linear({self.in_features}→{self.out_features})", x, self.weight)
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}→{self.out_features}) expected last dim {self.in_features}, "
@@ -85,6 +102,7 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"{self!r} expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {tuple(x.shape)}")
         _check_channels(self, x, self.num_features)
+        _check_dtype(repr(self), x, self.gamma)
         if not self.training:
             scale = self.gamma * torch.rsqrt(self.running_var + self.eps)  # (C,)
             return (x - self.running_mean) * scale + self.beta
@@ -96,7 +114,7 @@ class BatchNorm1d(Module):
         """Training-mode batch norm of rows (N, C) over dim 0, updating the running statistics."""
         if rows.shape[0] < 2:
             raise ValueError(f"{self!r} needs more than 1 value per channel in training, "
-                             f"got shape {tuple(input_shape)}")
+                             f"got shape {tuple(input_shape)}{_split_over_processes()}")
         return BatchNormFunction.apply(rows, self.gamma, self.beta, self.eps,
                                        self.running_mean, self.running_var, self.momentum)
 
@@ -144,6 +162,7 @@ class LayerNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(self, x, self.num_features)
+        _check_dtype(repr(self), x, self.gamma)
         # biased variance and eps inside the square root, as torch.nn.LayerNorm (backprop.py has the maths)
         return LayerNormFunction.apply(x, self.gamma, self.beta, self.eps)
 
@@ -155,6 +174,8 @@ class FlattenConsecutive(Module):
     """Concatenate n consecutive time steps: (B, T, C) -> (B, T // n, C * n); (B, C * n) when T == n."""
 
     def __init__(self, n: int) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"FlattenConsecutive expected n >= 1 positions to fuse, got {n!r}")
         self.n = n
 
     def forward(self, x: Tensor) -> Tensor:
@@ -193,17 +214,46 @@ class ReLU(Module):
         return torch.relu(x)
 
 
-class Sequential(Module):
-    """Apply layers one after another; parameters() lists those of every layer, in order."""
+class Dropout(Module):
+    """Zero each entry with probability p in training (scaling the rest by 1 / (1 - p)); identity in eval."""
 
-    def __init__(self, layers: list[Module]) -> None:
+    def __init__(self, p: float = 0.0) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout expected 0 <= p < 1, got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep / (1.0 - self.p)  # rescale so the expected value is unchanged
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Apply layers one after another; parameters() lists those of every layer, in order.
+
+    With block_size, the input must be (B, block_size) token ids: a names model built for 8 characters
+    of context refuses 16 instead of returning logits of the wrong shape.
+    """
+
+    def __init__(self, layers: list[Module], block_size: int | None = None) -> None:
         self.layers = list(layers)
+        if not all(isinstance(layer, Module) for layer in self.layers):
+            bad = next(layer for layer in self.layers if not isinstance(layer, Module))
+            raise TypeError(f"Sequential expected minitorchnn layers, got {type(bad).__name__}")
+        self.block_size = block_size
 
     def named_children(self):
         # name sub-layers by position, as torch.nn.Sequential does ("0.weight", "1.gamma", ...)
         return ((str(i), layer) for i, layer in enumerate(self.layers))
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.block_size is not None and (x.ndim != 2 or x.shape[1] != self.block_size):
+            raise ValueError(f"this model was built for block_size={self.block_size}: it expected token ids of "
+                             f"shape (B, {self.block_size}), got {tuple(x.shape)}")
         for layer in self.layers:
             x = layer(x)
         return x

@@ -1,12 +1,17 @@
-"""The named models of the course, built from minitorchnn layers."""
+"""The named models of the course, built from minitorchnn layers, and MODELS: the registry of them all."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
+from .gpt import GPT
 from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
                      Sequential, Tanh)
+from .module import Module
+from .wavegpt import WaveGPT
 
 
 def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
@@ -24,7 +29,7 @@ def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: i
         Tanh(),
         Linear(n_hidden, vocab_size),
     ]
-    model = Sequential(layers)
+    model = Sequential(layers, block_size=block_size)
     with torch.no_grad():
         layers[2].weight *= 5 / 3  # kaiming gain for tanh: keeps activations out of saturation
         layers[-1].weight *= 0.1  # a near-uniform first guess: start at loss ~ log(27), not far above
@@ -56,7 +61,7 @@ def wavenet(vocab_size: int = 27, block_size: int = 8, n_embd: int = 24, n_hidde
     layers.append(Linear(n_hidden, vocab_size))
     with torch.no_grad():
         layers[-1].weight *= 0.1
-    return Sequential(layers)
+    return Sequential(layers, block_size=block_size)
 
 
 NORMS = ("batchnorm", "layernorm", "none", "batchnorm-per-position")
@@ -74,12 +79,40 @@ def _norm_layer(norm: str, width: int, positions: int) -> list:
     return []
 
 
-DEFAULT_BLOCK_SIZE = {"mlp": 3, "mlp-bn": 3, "wavenet": 8}
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model of the course: its builder (vocab_size, block_size, **kwargs) -> model, the data
+    it reads ("names" or "text"), and its default block size."""
 
-MODELS = {
-    "mlp": lambda block_size: mlp(block_size=block_size),
-    "mlp-bn": lambda block_size: mlp(block_size=block_size, batchnorm=True),
-    "wavenet": lambda block_size: wavenet(block_size=block_size),
+    build: Callable[..., Module]
+    data: str
+    block_size: int
+    batchnorm: bool = False  # has BatchNorm layers (what --sync-batchnorm acts on)
+    description: str = ""
+
+    def __call__(self, vocab_size: int, block_size: int | None = None, **kwargs) -> Module:
+        return self.build(vocab_size, self.block_size if block_size is None else block_size, **kwargs)
+
+
+def _gpt(vocab_size: int, block_size: int, **kwargs) -> GPT:
+    return GPT(vocab_size, block_size=block_size, **kwargs)
+
+
+def _wavegpt(vocab_size: int, block_size: int, **kwargs) -> WaveGPT:
+    return WaveGPT(vocab_size, block_size=block_size, **kwargs)
+
+
+# The one list of the course's models: the command line and experiment files read it, and the
+# vocabulary size always comes from the data.
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(lambda vocab_size, block_size, **kw: mlp(vocab_size, block_size, **kw), "names", 3,
+                     description="the Bengio-style MLP"),
+    "mlp-bn": ModelSpec(lambda vocab_size, block_size, **kw: mlp(vocab_size, block_size, batchnorm=True, **kw),
+                        "names", 3, batchnorm=True, description="the MLP with BatchNorm"),
+    "wavenet": ModelSpec(lambda vocab_size, block_size, **kw: wavenet(vocab_size, block_size, **kw), "names", 8,
+                         batchnorm=True, description="the hierarchical WaveNet"),
+    "gpt": ModelSpec(_gpt, "text", 64, description="the GPT"),
+    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with a causal WaveNet stream"),
 }
 
 

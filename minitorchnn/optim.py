@@ -1,4 +1,4 @@
-"""The hand-written SGD update and the learning-rate schedules of the lectures."""
+"""The hand-written optimisers (SGD, AdamW) and the learning-rate schedules of the lectures."""
 from __future__ import annotations
 
 import math
@@ -7,16 +7,66 @@ import torch
 from torch import Tensor
 
 
-class SGD:
-    """p -= lr * grad, with optional momentum and weight decay (same update as torch.optim.SGD)."""
+class Optimizer:
+    """What every optimiser shares: the parameter list and its checks, zero_grad, state_dict, repr.
 
-    def __init__(self, params: list[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    A subclass writes only its update (`step`) and names its settings and per-parameter state.
+    """
+
+    settings: tuple[str, ...] = ("lr",)  # the hyper-parameters, in the order repr() shows them
+    slots: tuple[str, ...] = ()  # lists of per-parameter tensors (velocity, moments)
+
+    def __init__(self, params: list[Tensor], lr: float) -> None:
         self.params = list(params)
         if not self.params:
-            raise ValueError("SGD got an empty parameter list")
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not all(isinstance(p, Tensor) and p.requires_grad for p in self.params):
+            raise TypeError(f"{type(self).__name__} expected tensors with requires_grad=True")
+        self.lr = lr
+
+    def step(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict:
+        state = {name: getattr(self, name) for name in self.settings}
+        for slot in self.slots:
+            state[slot] = [t.detach().clone() if t is not None else None for t in getattr(self, slot)]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore settings and state; checked whole before anything changes."""
+        missing = [k for k in (*self.settings, *self.slots) if k not in state]
+        if missing:
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}")
+        for slot in self.slots:
+            if len(state[slot]) != len(self.params):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: expected {len(self.params)} parameters, "
+                                 f"got {len(state[slot])}")
+        for name in self.settings:
+            value = state[name]
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        for slot in self.slots:
+            setattr(self, slot, [t.to(p.device) if t is not None else None for t, p in zip(state[slot], self.params)])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)}' for k in self.settings)})"
+
+
+class SGD(Optimizer):
+    """p -= lr * grad, with optional momentum and weight decay (same update as torch.optim.SGD)."""
+
+    settings = ("lr", "momentum", "weight_decay")
+    slots = ("velocity",)
+
+    def __init__(self, params: list[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD expected lr, momentum, weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.momentum, self.weight_decay = momentum, weight_decay
         self.velocity: list[Tensor | None] = [None] * len(self.params)
 
     @torch.no_grad()
@@ -34,23 +84,6 @@ class SGD:
                 self.velocity[i] = v
                 grad = v
             p.add_(grad, alpha=-self.lr)  # p -= lr * grad, in one in-place kernel
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def state_dict(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "velocity": [v.detach().clone() if v is not None else None for v in self.velocity]}
-
-    def load_state_dict(self, state: dict) -> None:
-        if len(state["velocity"]) != len(self.params):
-            raise ValueError(f"SGD.load_state_dict: expected {len(self.params)} parameters, got {len(state['velocity'])}")
-        self.lr, self.momentum, self.weight_decay = state["lr"], state["momentum"], state["weight_decay"]
-        self.velocity = [v.to(p.device) if v is not None else None for v, p in zip(state["velocity"], self.params)]
-
-    def __repr__(self) -> str:
-        return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
 
 
 class Constant:
@@ -113,21 +146,22 @@ class WarmupCosine:
                 f"min_lr={self.min_lr})")
 
 
-class AdamW:
+class AdamW(Optimizer):
     """Adam with decoupled weight decay, written out; the same update as torch.optim.AdamW.
 
     m and v are running averages of the gradient and of its square; dividing by sqrt(v) gives every
     parameter its own step size. Weight decay shrinks the weights directly, outside the Adam ratio.
     """
 
+    settings = ("lr", "betas", "eps", "weight_decay", "step_count")
+    slots = ("m", "v")
+
     def __init__(self, params: list[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01) -> None:
-        self.params = list(params)
-        if not self.params:
-            raise ValueError("AdamW got an empty parameter list")
+        super().__init__(params, lr)
         if lr < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"AdamW expected lr, weight_decay >= 0 and betas in [0, 1), got {lr}, {weight_decay}, {betas}")
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
         self.step_count = 0
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
@@ -148,24 +182,32 @@ class AdamW:
             denom = (v.sqrt() / math.sqrt(bias2)).add_(self.eps)
             p.addcdiv_(m, denom, value=-self.lr / bias1)  # p -= lr * m_hat / (sqrt(v_hat) + eps)
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def state_dict(self) -> dict:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
-                "step_count": self.step_count, "m": [t.clone() for t in self.m], "v": [t.clone() for t in self.v]}
-
-    def load_state_dict(self, state: dict) -> None:
-        if len(state["m"]) != len(self.params):
-            raise ValueError(f"AdamW.load_state_dict: expected {len(self.params)} parameters, got {len(state['m'])}")
-        self.lr, self.betas, self.eps = state["lr"], tuple(state["betas"]), state["eps"]
-        self.weight_decay, self.step_count = state["weight_decay"], state["step_count"]
-        self.m = [t.to(p.device) for t, p in zip(state["m"], self.params)]
-        self.v = [t.to(p.device) for t, p in zip(state["v"], self.params)]
-
     def __repr__(self) -> str:
         return f"AdamW(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+
+
+OPTIMIZERS = {"sgd": SGD, "adamw": AdamW}
+SCHEDULES = ("constant", "step", "exponential", "cosine")
+
+
+def make_schedule(name, lr: float, steps: int, warmup_steps: int = 0, final_lr: float | None = None):
+    """The one place a schedule's name becomes a schedule (a function step -> lr).
+
+    'constant': lr throughout. 'step': lr, then final_lr (default lr/10) for the last quarter.
+    'exponential': lr * 0.95 ** (step // 200). 'cosine': linear warmup over warmup_steps, then a half
+    cosine from lr down to final_lr (default lr/100). A function of the step is used as it is.
+    """
+    if callable(name):
+        return name
+    if name is None or name == "constant":
+        return Constant(lr)
+    if name == "step":
+        return StepDecay(steps, lr=lr, final_lr=lr / 10 if final_lr is None else final_lr)
+    if name == "exponential":
+        return ExponentialDecay(lr)
+    if name == "cosine":
+        return WarmupCosine(steps, lr, warmup_steps=warmup_steps, min_lr=final_lr)
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)} or a function of the step, got {name!r}")
 
 
 def clip_grad_norm(params: list[Tensor], max_norm: float) -> Tensor:

@@ -1,28 +1,38 @@
-"""RegisterModel: registers a model, prints its summary, trains it with the hand-written SGD, evaluates,
-samples, plots and checkpoints it."""
+"""The trainer: `fit()`, the training loop, and `RegisterModel`, the lectures' front to it.
+
+    reg = mtn.RegisterModel(model, "wavenet", "v1", vocab=data.vocab, block_size=8)
+    reg.train(*data["train"], steps=20_000, lr=0.1, schedule="step", seed=0, on_step=mtn.print_every(5000))
+
+Evaluation (evaluation.py), sampling (sampling.py) and checkpoints (checkpoint.py) live in their own files.
+"""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
 from . import distributed
-from .data import CharVocab, TokenCorpus
+from .checkpoint import FORMAT, architecture, read_checkpoint, save_checkpoint
+from .config import TEXT_TRAINING, TrainConfig
+from .data import CharVocab
+from .devices import default_device
+from .evaluation import LossTable, estimate_loss, evaluate, split_losses
 from .layers import Sequential
 from .loss import cross_entropy
 from .module import Module, inference
-from .optim import SGD, AdamW, Constant, ExponentialDecay, StepDecay, WarmupCosine, clip_grad_norm
+from .optim import OPTIMIZERS, Optimizer, clip_grad_norm, make_schedule
+from .sampling import sample_names
 
-CHECKPOINT_FORMAT = 1
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+CHECK_EVERY = 100  # read the losses back from the device every this many steps (not every step)
+DIVERGED_FACTOR, DIVERGED_LOSS = 10.0, 1e4  # a loss above 10x its first value, or above 1e4, has diverged
 
 
 def progress_enabled(progress: bool | None, steps: int) -> bool:
@@ -33,52 +43,153 @@ def progress_enabled(progress: bool | None, steps: int) -> bool:
     return steps >= 1000 and not quiet
 
 
-class LossTable:
-    """Rows of losses per split, printed as an aligned table (the seed notebook's "Loss Analysis")."""
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite, or grew far above where it started; training stopped."""
 
-    def __init__(self, rows: list[dict]) -> None:
-        self.rows = rows
 
-    @property
-    def columns(self) -> list[str]:
-        cols: list[str] = []
-        for row in self.rows:
-            cols += [c for c in row if c not in cols]
-        return cols
+@dataclass
+class Step:
+    """What an on_step hook is handed after every update (step counts from 1)."""
 
-    def __add__(self, other: LossTable) -> LossTable:
-        return LossTable(self.rows + other.rows)
+    step: int
+    steps: int
+    loss: Tensor  # this step's loss, still on the device: .item() waits for it
+    lr: float
+    optimizer: Optimizer
+    model: Module
 
-    def __getitem__(self, key: str) -> float:
-        """For a one-row table, the loss of a split: table["val"]."""
-        if len(self.rows) != 1:
-            raise KeyError("index a LossTable by split only when it has one row; use .rows")
-        return self.rows[0][key]
 
-    def _cells(self) -> list[list[str]]:
-        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-        return [[fmt(row.get(c, "")) for c in self.columns] for row in self.rows]
+def print_every(n: int) -> Callable[[Step], None]:
+    """An on_step hook that prints the loss and lr every n steps and at the last one."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"print_every expected a number of steps >= 1, got {n!r}")
 
-    def to_markdown(self) -> str:
-        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in self._cells()]
-        return "\n".join(lines)
+    def hook(s: Step) -> None:
+        if (s.step % n == 0 or s.step == s.steps) and distributed.is_main():
+            print(f"step {s.step:>7}/{s.steps}: loss {s.loss.item():.4f}  lr {s.lr:g}")
+    return hook
 
-    def __repr__(self) -> str:
-        table = [self.columns] + self._cells()
-        widths = [max(len(r[i]) for r in table) for i in range(len(self.columns))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+
+def _hooks(on_step) -> list[Callable[[Step], None]]:
+    if on_step is None:
+        return []
+    hooks = list(on_step) if isinstance(on_step, (list, tuple)) else [on_step]
+    if not all(callable(h) for h in hooks):
+        raise TypeError(f"on_step must be a function of the Step (or a list of them), got {on_step!r}")
+    return hooks
+
+
+class _StopAfterStep:
+    """Ctrl-C while training lets the step under way finish, then raises KeyboardInterrupt: the weights
+    are never left half-updated. A second Ctrl-C stops at once."""
+
+    def __enter__(self) -> _StopAfterStep:
+        self.requested, self.installed = False, False
+        if threading.current_thread() is threading.main_thread() and distributed.world_size() == 1:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.installed = True
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def fit(model: Module, optimizer: Optimizer, next_batch, config: TrainConfig, on_step=None, name: str = "model",
+        history: dict | None = None, progress: bool | None = None) -> dict:
+    """The training loop: batch, forward, loss, backward, (all-reduce), (clip), lr, update, hooks.
+
+    Returns {"loss", "lr", "seconds"} of this run; every finished step is also appended to history,
+    even when a NaN, a divergence or Ctrl-C stops the run.
+    """
+    hooks, schedule = _hooks(on_step), make_schedule(config.schedule, config.lr, config.steps,
+                                                     config.warmup_steps, config.final_lr)
+    params, steps = model.parameters(), config.steps
+    losses = torch.empty(steps, device=optimizer.params[0].device)  # stay on the device: no sync per step
+    lrs: list[float] = []
+    done, checked, finished, start = 0, 0, False, time.perf_counter()
+    bar = tqdm(total=steps, desc=name, mininterval=1.0, leave=False,
+               disable=not (progress_enabled(progress, steps) and distributed.is_main()))
+    model.train()
+    try:
+        with _StopAfterStep() as interrupt:
+            for i in range(steps):
+                xb, yb = next_batch()
+                loss = cross_entropy(model(xb), yb)
+                optimizer.zero_grad()
+                loss.backward()
+                distributed.all_reduce_gradients(params)  # data parallel: mean gradient over the ranks
+                if config.clip is not None:
+                    clip_grad_norm(params, config.clip)
+                optimizer.lr = schedule(i)
+                optimizer.step()
+                losses[i] = loss.detach()
+                lrs.append(optimizer.lr)
+                if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+                    _check_losses(losses, checked, i + 1, lrs, name)
+                    checked = i + 1
+                    bar.update(checked - bar.n)
+                done = i + 1
+                for hook in hooks:
+                    hook(Step(i + 1, steps, loss, optimizer.lr, optimizer, model))
+                if interrupt.requested:
+                    raise KeyboardInterrupt(f"{name}: training interrupted after step {done} of {steps}")
+        finished = True
+    except TrainingDiverged as err:
+        done = err.args[1]  # keep the losses up to the step that went wrong
+        raise TrainingDiverged(err.args[0]) from None
+    finally:
+        bar.close()
+        if history is not None and not finished:  # what was trained before the stop stays on record
+            history["loss"] += losses[:done].tolist()
+            history["lr"] += lrs[:done]
+    run_losses = distributed.average(losses)  # each rank saw its slice: the loss of the global batch
+    if history is not None:
+        history["loss"] += run_losses.tolist()
+        history["lr"] += lrs
+    return {"loss": run_losses.tolist(), "lr": lrs, "seconds": time.perf_counter() - start}
+
+
+def _check_losses(losses: Tensor, start: int, end: int, lrs: list[float], name: str) -> None:
+    """Stop on a NaN or infinite loss, or one above 10x the first (or above 1e4): one read from the device."""
+    window = losses[start:end]
+    limit = torch.clamp(losses[0] * DIVERGED_FACTOR, max=DIVERGED_LOSS)
+    bad = ~torch.isfinite(window) | (window > limit)
+    here = bool(bad.any())
+    # under data parallelism every rank must stop together, or the others would wait for it forever
+    anywhere = here if distributed.world_size() == 1 else bool(distributed.average(bad.any().float()) > 0)
+    if anywhere and not here:
+        raise TrainingDiverged(f"{name}: the loss of another process diverged between steps {start + 1} and "
+                               f"{end}; training stopped. Try a smaller learning rate.", start)
+    if here:
+        first = start + int(bad.nonzero()[0])
+        value = losses[first].item()
+        why = ("became" if not torch.isfinite(losses[first]) else
+               f"reached {value:.4g}, more than {DIVERGED_FACTOR:g}x its starting value {losses[0].item():.4g} "
+               f"(or above {DIVERGED_LOSS:g}):")
+        shown = "" if torch.isfinite(losses[first]) else f" {value}"
+        raise TrainingDiverged(f"{name}: the loss {why}{shown} at step {first + 1} of {len(losses)} "
+                               f"(lr={lrs[first]:g}); training stopped. Try a smaller learning rate.", first + 1)
 
 
 class RegisterModel:
-    """Wraps a model with its name and version; trains it (hand-written SGD or AdamW) on one device,
-    evaluates, samples, plots and checkpoints it."""
+    """The trainer, under the lectures' name: registers a model with its name and version on a device,
+    prints its summary, trains it (hand-written SGD or AdamW), evaluates, samples, plots and checkpoints it.
+
+    Each method is a thin front: the loop is fit(), the rest lives in evaluation.py, sampling.py and
+    checkpoint.py.
+    """
 
     def __init__(self, model: Module, model_name: str, model_version: str = "v1",
                  device: torch.device | str | None = None, vocab: CharVocab | None = None,
                  block_size: int | None = None, verbose: bool = True) -> None:
+        if not isinstance(model, Module):
+            raise TypeError(f"RegisterModel expected a minitorchnn Module, got {type(model).__name__}")
         self.model_name, self.model_version = model_name, model_version
         self.device = torch.device(device) if device is not None else default_device()
         if self.device.type == "cuda" and self.device.index is None:  # "cuda" means the current GPU
@@ -87,7 +198,7 @@ class RegisterModel:
         if distributed.world_size() > 1:  # data parallel: every rank starts from rank 0's weights
             distributed.broadcast_parameters(self.model)
         self.vocab, self.block_size = vocab, block_size
-        self.optimizer = SGD(self.model.parameters(), lr=0.1)
+        self.optimizer: Optimizer | None = None  # chosen by the first train()
         self.history: dict[str, list[float]] = {"loss": [], "lr": []}
         self.n_parameters = self.model.num_parameters()
         if verbose and distributed.is_main():
@@ -97,7 +208,9 @@ class RegisterModel:
     def configuration(self) -> str:
         rows = [("Model name", self.model_name), ("Model version", self.model_version),
                 ("Device", str(self.device)), ("Layers", str(len(self._layers()))),
-                ("Parameters", f"{self.n_parameters:,}"), ("Optimiser", repr(self.optimizer))]
+                ("Parameters", f"{self.n_parameters:,}")]
+        if self.optimizer is not None:  # known once train() has chosen it
+            rows.append(("Optimiser", repr(self.optimizer)))
         if self.block_size is not None:
             rows.append(("Block size", str(self.block_size)))
         if self.vocab is not None:
@@ -105,15 +218,12 @@ class RegisterModel:
         return "\n".join(f"  {k:<14}: {v}" for k, v in rows)
 
     def __repr__(self) -> str:
-        return f"RegisterModel({self.model_name!r}, {self.model_version!r}, {self.n_parameters:,} parameters, device={self.device})"
+        return (f"RegisterModel({self.model_name!r}, {self.model_version!r}, {self.n_parameters:,} parameters, "
+                f"device={self.device})")
 
     def _layers(self) -> list[Module]:
         return list(self.model.layers) if isinstance(self.model, Sequential) else self.model.children()
 
-    def _to_device(self, t: Tensor) -> Tensor:
-        return t if t.device == self.device else t.to(self.device)
-
-    # --- summary ------------------------------------------------------------------------------
     def summary(self, x: Tensor | None = None) -> None:
         """Print every layer with its output shape from a dry run, its parameter count, and the total."""
         if x is None:
@@ -122,17 +232,16 @@ class RegisterModel:
             x = torch.zeros(4, self.block_size, dtype=torch.long)
         rows = [("Layer", "Output shape", "Params")]
         with inference(self.model):  # a dry run must not touch BatchNorm's running statistics
-            out = self._to_device(x)
-            layers = self._layers()
+            out = x.to(self.device)
             sequential = isinstance(self.model, Sequential)
-            for i, layer in enumerate(layers):
+            for i, layer in enumerate(self._layers()):
                 shape = "-"
                 if sequential:
                     out = layer(out)
                     shape = str(tuple(out.shape))
                 rows.append((f"{i}: {layer!r}".split("\n")[0], shape, f"{layer.num_parameters():,}"))
             if not sequential:
-                rows.append(("output", str(tuple(self.model(self._to_device(x)).shape)), ""))
+                rows.append(("output", str(tuple(self.model(x.to(self.device)).shape)), ""))
         rows.append(("Total", "", f"{self.n_parameters:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
@@ -140,196 +249,103 @@ class RegisterModel:
         print("\n".join([lines[0], rule, *lines[1:-1], rule, lines[-1]]))
 
     # --- training -----------------------------------------------------------------------------
-    def _schedule(self, schedule, lr: float, steps: int):
-        if schedule is None:
-            return Constant(lr)
-        if schedule == "step":
-            return StepDecay(steps, lr=lr, final_lr=lr / 10)
-        if schedule == "exponential":
-            return ExponentialDecay(lr)
-        if schedule == "cosine":
-            return WarmupCosine(steps, lr)
-        if callable(schedule):
-            return schedule
-        raise ValueError(f"schedule must be None, 'step', 'exponential', 'cosine' or a function of the step, got {schedule!r}")
-
-    def set_optimizer(self, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
-                      weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> SGD | AdamW:
-        """Use the hand-written SGD or AdamW; the state (momentum, Adam moments) carries over between
-        train() calls as long as the kind of optimiser stays the same."""
-        params = self.model.parameters()
-        if optimizer == "sgd":
-            if not isinstance(self.optimizer, SGD):
-                self.optimizer = SGD(params, lr=lr)
-            self.optimizer.momentum = momentum
-        elif optimizer == "adamw":
-            if not isinstance(self.optimizer, AdamW):
-                self.optimizer = AdamW(params, lr=lr, weight_decay=weight_decay)
-            self.optimizer.betas = tuple(betas)
+    def optimizer_for(self, config: TrainConfig) -> Optimizer:
+        """The optimiser config asks for; its state (momentum, Adam moments) carries over between train()
+        calls as long as its kind stays the same."""
+        kind = OPTIMIZERS[config.optimizer]
+        if not isinstance(self.optimizer, kind):
+            self.optimizer = kind(self.model.parameters(), lr=config.lr)
+        self.optimizer.lr, self.optimizer.weight_decay = config.lr, config.weight_decay
+        if config.optimizer == "sgd":
+            self.optimizer.momentum = config.momentum
         else:
-            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
-        self.optimizer.lr, self.optimizer.weight_decay = lr, weight_decay
+            self.optimizer.betas = config.betas
         return self.optimizer
 
-    def train(self, x: Tensor, y: Tensor, steps: int, batch_size: int = 32, lr: float = 0.1, schedule=None,
-              momentum: float = 0.0, weight_decay: float = 0.0, seed: int | None = None,
-              progress: bool | None = None, log_every: int | None = None, check_every: int = 100,
-              optimizer: str = "sgd", clip: float | None = None, callback=None) -> dict:
-        """Train on random minibatches of (x, y) for `steps` steps; returns this run's loss and lr per step.
+    def train(self, x: Tensor, y: Tensor, config: TrainConfig | None = None, *, on_step=None,
+              progress: bool | None = None, **settings) -> dict:
+        """Train on random minibatches of (x, y); returns this run's loss and lr per step.
 
-        `schedule` is None (constant lr), 'step' (lr, then lr/10 for the last quarter), 'exponential'
-        (lr * 0.95 ** (step // 200)), 'cosine' (from lr down to lr/100) or any function step -> lr.
-        With `seed`, the minibatches are drawn from their own generator, so two runs with the same seed
-        and initial weights are identical. `callback(step, optimizer)`, if given, runs after every update
-        (diagnostics.UpdateRatioTracker is one).
+        Settings come as a TrainConfig, or as its fields by name (steps=, lr=, schedule=, seed=, ...), or
+        both (the names override). With a seed, the minibatches come from their own generator, so two
+        runs with the same seed and initial weights are identical. on_step(Step) runs after every update.
         """
+        config = (config or TrainConfig()).replace(**settings)
         if len(x) != len(y):
             raise ValueError(f"train got {len(x)} inputs but {len(y)} targets")
-        if batch_size < 1:
-            raise ValueError(f"train expected batch_size >= 1, got {batch_size}")
-        x, y = self._to_device(x), self._to_device(y)  # the one move of the data
-        generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        mine = distributed.shard(batch_size)  # all rows with one process; this rank's slice under torchrun
+        x, y = x.to(self.device), y.to(self.device)  # the one move of the data
+        generator = torch.Generator(device=self.device).manual_seed(config.seed) if config.seed is not None else None
+        mine = distributed.shard(config.batch_size)  # all rows with one process; this rank's slice under torchrun
 
         def next_batch() -> tuple[Tensor, Tensor]:
             # every rank draws the same global batch of indices and keeps its own slice of it
-            ix = torch.randint(0, len(x), (batch_size,), device=self.device, generator=generator)[mine]
+            ix = torch.randint(0, len(x), (config.batch_size,), device=self.device, generator=generator)[mine]
             return x[ix], y[ix]
 
-        return self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip,
-                         progress, log_every, check_every, callback=callback)
+        return fit(self.model, self.optimizer_for(config), next_batch, config, on_step, self.model_name,
+                   self.history, progress)
 
-    def train_text(self, dataset: TokenCorpus, steps: int, batch_size: int, block_size: int, lr: float = 1e-3,
-                   schedule=None, optimizer: str = "adamw", momentum: float = 0.0, weight_decay: float = 0.0,
-                   betas: tuple[float, float] = (0.9, 0.999), clip: float | None = 1.0, seed: int | None = None,
-                   eval_interval: int | None = None, eval_iters: int = 50, progress: bool | None = None,
-                   check_every: int = 100, log: bool = True) -> dict:
-        """Train a sequence model on random windows of a text corpus; every eval_interval steps (and at
-        the end) estimate_loss() is kept in run["eval"] as (step, train, val), and printed if log."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    def train_text(self, dataset, config: TrainConfig | None = None, *, block_size: int | None = None,
+                   on_step=None, progress: bool | None = None, log: bool = True, **settings) -> dict:
+        """Train a sequence model on random windows of a text corpus (AdamW, clip 1.0 unless told otherwise).
+
+        Every eval_interval steps, and at the end, estimate_loss() is kept in run["eval"] as
+        (step, train, val), and printed if log.
+        """
+        config = (config or TEXT_TRAINING).replace(**settings)
+        block_size = block_size or self.block_size or getattr(self.model, "block_size", None)
+        if block_size is None:
+            raise ValueError("train_text needs a block_size (pass it, or give it to RegisterModel)")
+        for split in ("train", "val"):  # refused now, not after training when the losses are estimated
+            if dataset.split_length(split) <= block_size:
+                raise ValueError(f"the {split} split of {dataset!r} has {dataset.split_length(split)} tokens, "
+                                 f"too few for windows of block_size={block_size}")
+        generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
+        mine = distributed.shard(config.batch_size)
         evals: list[tuple[int, float, float]] = []
-        mine = distributed.shard(batch_size)
 
         def next_batch() -> tuple[Tensor, Tensor]:
-            xb, yb = dataset.get_batch("train", batch_size, block_size, generator=generator, device=self.device)
+            xb, yb = dataset.get_batch("train", config.batch_size, block_size, generator=generator, device=self.device)
             return xb[mine], yb[mine]  # this rank's rows of the global batch
 
-        def evaluate(step: int) -> None:
-            losses = self.estimate_loss(dataset, eval_iters, batch_size, block_size)
+        def evaluate_now(step: int) -> None:
+            losses = estimate_loss(self.model, dataset, config.eval_iters, config.batch_size, block_size)
             evals.append((step, losses["train"], losses["val"]))
             if log and distributed.is_main():
                 print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
 
-        run = self._run(next_batch, steps, lr, schedule, optimizer, momentum, weight_decay, clip, progress,
-                        None, check_every, on_step=evaluate if eval_interval else None, every=eval_interval,
-                        betas=betas)
-        if not evals or evals[-1][0] != steps:
-            evaluate(steps)
+        hooks = _hooks(on_step)
+        if config.eval_interval:
+            hooks.append(lambda s: evaluate_now(s.step) if s.step % config.eval_interval == 0 else None)
+        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks, self.model_name,
+                  self.history, progress)
+        if not evals or evals[-1][0] != config.steps:
+            evaluate_now(config.steps)
         run["eval"] = evals
         return run
 
-    def estimate_loss(self, dataset: TokenCorpus, eval_iters: int, batch_size: int, block_size: int,
+    # --- evaluation, sampling, plots ------------------------------------------------------------
+    def estimate_loss(self, dataset, eval_iters: int, batch_size: int, block_size: int,
                       seed: int = 1337) -> dict[str, float]:
-        """Mean loss over eval_iters batches of each split, drawn from a fixed seed so that every model
-        is scored on the same batches; eval mode, no gradients, the mode restored."""
-        out = {}
-        with inference(self.model):
-            for split in ("train", "val"):
-                generator = torch.Generator().manual_seed(seed)
-                total = torch.zeros((), device=self.device)
-                for _ in range(eval_iters):
-                    xb, yb = dataset.get_batch(split, batch_size, block_size, generator=generator, device=self.device)
-                    total += cross_entropy(self.model(xb), yb)
-                out[split] = total.item() / eval_iters
-        return out
+        """Mean loss over eval_iters batches of each split (see evaluation.estimate_loss)."""
+        return estimate_loss(self.model, dataset, eval_iters, batch_size, block_size, seed)
 
-    def _run(self, next_batch, steps: int, lr: float, schedule, optimizer: str, momentum: float,
-             weight_decay: float, clip: float | None, progress: bool | None, log_every: int | None,
-             check_every: int, on_step=None, every: int | None = None,
-             betas: tuple[float, float] = (0.9, 0.999), callback=None) -> dict:
-        """The training loop: batch, forward, loss, backward, (clip), lr from the schedule, update."""
-        if steps < 1:
-            raise ValueError(f"train expected steps >= 1, got {steps}")
-        schedule = self._schedule(schedule, lr, steps)
-        opt = self.set_optimizer(optimizer, lr, momentum, weight_decay, betas)
-        params = self.model.parameters()
-        # losses stay on the device; reading them back every step would wait for the GPU each time
-        losses = torch.empty(steps, device=self.device)
-        lrs: list[float] = []
-        start_time, checked = time.perf_counter(), 0
-        self.model.train()
-        bar = tqdm(total=steps, desc=self.model_name, mininterval=1.0, leave=False,
-                   disable=not (progress_enabled(progress, steps) and distributed.is_main()))
-        try:
-            for i in range(steps):
-                xb, yb = next_batch()
-                loss = cross_entropy(self.model(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                distributed.all_reduce_gradients(params)  # data parallel: mean gradient over the ranks
-                if clip is not None:
-                    clip_grad_norm(params, clip)
-                opt.lr = schedule(i)
-                opt.step()
-                if callback is not None:
-                    callback(i + 1, opt)
-                losses[i] = loss.detach()
-                lrs.append(opt.lr)
-                last = i == steps - 1
-                logging = bool(log_every) and ((i + 1) % log_every == 0 or last)
-                if (i + 1) % check_every == 0 or last or logging:
-                    self._check_finite(losses, checked, i + 1, lrs)
-                    checked = i + 1
-                    bar.update(checked - bar.n)
-                    bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt.lr:g}", refresh=False)
-                    if logging and distributed.is_main():
-                        print(f"step {i + 1:>7}/{steps}: loss {loss.item():.4f}  lr {opt.lr:g}")
-                if on_step is not None and (i + 1) % every == 0:
-                    on_step(i + 1)
-        finally:
-            bar.close()
-        losses = distributed.average(losses)  # each rank saw its slice: the loss of the global batch
-        run = {"loss": losses.tolist(), "lr": lrs, "seconds": time.perf_counter() - start_time}
-        self.history["loss"] += run["loss"]
-        self.history["lr"] += lrs
-        return run
-
-    def _check_finite(self, losses: Tensor, start: int, end: int, lrs: list[float]) -> None:
-        window = losses[start:end]
-        bad = ~torch.isfinite(window)
-        here = bool(bad.any())
-        # under data parallelism every rank must stop together, or the others would wait for it forever
-        anywhere = here if distributed.world_size() == 1 else bool(distributed.average(bad.any().float()) > 0)
-        if anywhere and not here:
-            raise FloatingPointError(f"{self.model_name}: the loss of another rank became non-finite between "
-                                     f"steps {start} and {end}; training stopped. Try a smaller learning rate.")
-        if here:
-            first = start + int(bad.nonzero()[0])
-            self.history["loss"] += losses[:first + 1].tolist()
-            self.history["lr"] += lrs[:first + 1]
-            raise FloatingPointError(
-                f"{self.model_name}: the loss became {losses[first].item()} at step {first} "
-                f"(lr={lrs[first]:g}); training stopped. Try a smaller learning rate."
-            )
-
-    # --- evaluation ---------------------------------------------------------------------------
     def evaluate(self, x: Tensor, y: Tensor, batch_size: int = 16384) -> float:
-        """Mean cross entropy over all of (x, y), in eval mode and without gradients; the mode is restored."""
-        with inference(self.model):
-            total = torch.zeros((), device=self.device)
-            for i in range(0, len(x), batch_size):
-                xb, yb = self._to_device(x[i:i + batch_size]), self._to_device(y[i:i + batch_size])
-                total += cross_entropy(self.model(xb), yb) * len(yb)
-            return total.item() / len(x)
+        """Mean cross entropy over all of (x, y), in eval mode and without gradients."""
+        return evaluate(self.model, x, y, batch_size)
 
     def split_losses(self, splits: dict[str, tuple[Tensor, Tensor]]) -> LossTable:
         """The loss on each split, as a one-row LossTable: model, version, train, val, test."""
-        row: dict = {"model": self.model_name, "version": self.model_version}
-        for name, (x, y) in splits.items():
-            row[name] = self.evaluate(x, y)
-        return LossTable([row])
+        return split_losses(self.model, splits, self.model_name, self.model_version)
 
-    # --- plotting and sampling ----------------------------------------------------------------
+    def sample(self, n: int, vocab: CharVocab | None = None, block_size: int | None = None,
+               seed: int | None = None, max_len: int = 50) -> list[str]:
+        """Generate n names, one character at a time, until each one draws '.' (id 0)."""
+        vocab, block_size = vocab or self.vocab, block_size or self.block_size
+        if vocab is None or block_size is None:
+            raise ValueError("sample() needs a vocab and a block_size (pass them, or give them to RegisterModel)")
+        return sample_names(self.model, vocab, block_size, n, seed, max_len)
+
     def plot_losses(self, window: int | None = None, ax=None):
         """Plot the training loss averaged over windows of steps (the lecture's view(-1, k).mean(1))."""
         import matplotlib.pyplot as plt
@@ -348,83 +364,37 @@ class RegisterModel:
         ax.legend()
         return ax
 
-    def sample(self, n: int, vocab: CharVocab | None = None, block_size: int | None = None,
-               seed: int | None = None, max_len: int = 50) -> list[str]:
-        """Generate n names, one character at a time, until each one draws '.' (id 0)."""
-        vocab, block_size = vocab or self.vocab, block_size or self.block_size
-        if vocab is None or block_size is None:
-            raise ValueError("sample() needs a vocab and a block_size (pass them, or give them to RegisterModel)")
-        generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
-        with inference(self.model):
-            context = torch.zeros(n, block_size, dtype=torch.long, device=self.device)  # (n, T)
-            drawn = []
-            for _ in range(max_len):
-                logits = self.model(context)
-                if logits.ndim == 3:  # sequence models predict every position: keep the last
-                    logits = logits[:, -1]
-                ix = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
-                drawn.append(ix)
-                context = torch.cat([context[:, 1:], ix], dim=1)
-                if len(drawn) % 8 == 0 and (torch.cat(drawn, 1) == 0).any(1).all():
-                    break
-        names = []
-        for row in torch.cat(drawn, 1).tolist():
-            ids = row[:row.index(0)] if 0 in row else row
-            names.append(vocab.decode(ids))
-        return names
-
     # --- checkpoints --------------------------------------------------------------------------
     def architecture(self) -> list[tuple[str, tuple[int, ...]]]:
-        return [(name, tuple(t.shape)) for name, t in self.model.state_dict().items()]
+        return architecture(self.model)
 
     def save(self, path: str | Path) -> Path:
-        """Checkpoint model, optimiser, vocab and history; written to a temporary file, then renamed.
+        """Checkpoint model, optimiser, vocab and history atomically (see checkpoint.py).
         Under data parallelism only rank 0 writes (every rank holds the same weights)."""
         path = Path(path)
         if not distributed.is_main():
             distributed.barrier()  # wait until rank 0 has written it
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint = {
-            "format": CHECKPOINT_FORMAT, "model_name": self.model_name, "model_version": self.model_version,
-            "model_repr": repr(self.model), "architecture": self.architecture(),
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "optimizer_type": type(self.optimizer).__name__,
-            "vocab": self.vocab.itos if self.vocab is not None else None, "block_size": self.block_size,
-            "history": self.history,
-        }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)  # atomic: a crash mid-save leaves the old checkpoint whole
+            return save_checkpoint(path, {
+                "format": FORMAT, "model_name": self.model_name, "model_version": self.model_version,
+                "model_repr": repr(self.model), "architecture": self.architecture(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "optimizer_type": type(self.optimizer).__name__ if self.optimizer is not None else None,
+                "vocab": self.vocab.itos if self.vocab is not None else None, "block_size": self.block_size,
+                "history": self.history,
+            }, self.model)
         finally:
-            if tmp.exists():
-                tmp.unlink()
             distributed.barrier()  # the other ranks wait in save() until the file is whole
-        return path
 
     def load(self, path: str | Path) -> RegisterModel:
-        """Restore a checkpoint written by save(); one from another architecture is refused untouched."""
-        checkpoint = torch.load(Path(path), map_location=self.device, weights_only=True)
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path}: not a minitorchnn checkpoint of format {CHECKPOINT_FORMAT}")
-        theirs = [(name, tuple(shape)) for name, shape in checkpoint["architecture"]]
-        ours = self.architecture()
-        if theirs != ours or checkpoint["model_repr"] != repr(self.model):
-            diff = next(((a, b) for a, b in zip(theirs, ours) if a != b), None)
-            detail = (f"first difference: checkpoint has {diff[0]}, this model has {diff[1]}" if diff else
-                      f"checkpoint has {len(theirs)} tensors, this model {len(ours)}" if len(theirs) != len(ours)
-                      else f"checkpoint model is\n{checkpoint['model_repr']}\nthis model is\n{self.model!r}")
-            raise ValueError(
-                f"{path} was saved from a different architecture ({checkpoint['model_name']} "
-                f"{checkpoint['model_version']}) than {self.model_name} {self.model_version}: {detail}"
-            )
-        self.model.load_state_dict(checkpoint["model"])
-        kind = AdamW if checkpoint["optimizer_type"] == "AdamW" else SGD
-        self.optimizer = kind(self.model.parameters(), lr=0.0)
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.history = {k: list(v) for k, v in checkpoint["history"].items()}
-        if checkpoint["vocab"] is not None:
-            self.vocab = CharVocab(checkpoint["vocab"])
-        self.block_size = checkpoint["block_size"]
+        """Restore a checkpoint written by save(); a wrong or damaged file is refused, the model untouched."""
+        contents, optimizer = read_checkpoint(path, self.model, self.device)
+        self.model.load_state_dict(contents["model"])  # everything was checked: this cannot fail half-way
+        self.optimizer = optimizer
+        self.history = {k: list(v) for k, v in contents["history"].items()}
+        if contents["vocab"] is not None:
+            self.vocab = CharVocab(contents["vocab"])
+        self.block_size = contents["block_size"]
         return self

@@ -15,9 +15,10 @@ class WaveGPT(GPT):
     a learned `beta` (starting at 0, so training starts from a plain GPT), then LayerNorm and the head.
     Both streams are causal, so logits at position t depend on tokens <= t only."""
 
-    def __init__(self, vocab_size: int, block_size: int, n_embd: int, n_head: int, n_layer: int,
-                 dropout: float = 0.0, wavenet_channels: int | None = None) -> None:
-        super().__init__(vocab_size, block_size, n_embd, n_head, n_layer, dropout)
+    def __init__(self, vocab_size: int, *, block_size: int = 64, n_embd: int = 128, n_head: int = 4,
+                 n_layer: int = 4, dropout: float = 0.0, wavenet_channels: int | None = None) -> None:
+        super().__init__(vocab_size, block_size=block_size, n_embd=n_embd, n_head=n_head, n_layer=n_layer,
+                         dropout=dropout)
         # the WaveNet keeps its own 1/sqrt(fan_in) init: at GPT's std 0.02 its gated layers would
         # start with outputs near zero, and beta would have nothing to mix in
         self.wavenet_channels = wavenet_channels or n_embd

@@ -134,15 +134,15 @@ def test_a_checkpoint_of_a_run_loads_back(names3, tmp_path):
 
 def test_text_datasets_train_sequence_models(capsys):
     text = mtn.TextDataset("to be or not to be, that is the question. " * 40)
-    variants = {"gpt": mtn.Variant(lambda: mtn.GPT(text.vocab_size, 16, 16, 2, 1), block_size=16)}
+    variants = {"gpt": mtn.Variant(lambda: mtn.GPT(text.vocab_size, block_size=16, n_embd=16, n_head=2, n_layer=1), block_size=16)}
     results = mtn.compare(variants, text, steps=5, seeds=(0,), lr=1e-3, optimizer="adamw", eval_iters=2,
                           batch_size=4)
     assert results.splits == ["train", "val"] and capsys.readouterr().out == ""  # no step lines in the table's way
-    reg = mtn.RegisterModel(mtn.GPT(text.vocab_size, 16, 16, 2, 1), "gpt", device="cpu", verbose=False)
+    reg = mtn.RegisterModel(mtn.GPT(text.vocab_size, block_size=16, n_embd=16, n_head=2, n_layer=1), "gpt", device="cpu", verbose=False)
     assert reg.estimate_loss(text, 2, 4, 16)["val"] != pytest.approx(results.runs[0]["val"])  # it was trained
-    assert results.runs[0]["parameters"] == mtn.GPT(text.vocab_size, 16, 16, 2, 1).num_parameters()
-    with pytest.raises(ValueError, match="needs each Variant's block_size"):
-        mtn.compare({"gpt": lambda: mtn.GPT(text.vocab_size, 16, 16, 2, 1)}, text, steps=1, seeds=(0,))
+    assert results.runs[0]["parameters"] == mtn.GPT(text.vocab_size, block_size=16, n_embd=16, n_head=2, n_layer=1).num_parameters()
+    with pytest.raises(ValueError, match="needs the Variant's block_size"):
+        mtn.compare({"gpt": lambda: mtn.GPT(text.vocab_size, block_size=16, n_embd=16, n_head=2, n_layer=1)}, text, steps=1, seeds=(0,))
 
 
 def test_bad_arguments_are_named(names3):
@@ -150,7 +150,7 @@ def test_bad_arguments_are_named(names3):
         mtn.compare({}, names3, steps=5)
     with pytest.raises(TypeError, match="variant 'x' must be a function that builds a model"):
         mtn.compare({"x": mtn.mlp()}, names3, steps=5)
-    with pytest.raises(ValueError, match=r"variant 'x': unknown training settings \['learning_rate'\]"):
+    with pytest.raises(ValueError, match=r"variant 'x': unknown training setting learning_rate; known: steps, batch_size, lr"):
         mtn.compare({"x": mtn.Variant(mtn.mlp, train={"learning_rate": 1})}, names3, steps=5)
     with pytest.raises(ValueError, match=r"variant names become folder names.*got \['a/b'\]"):
         mtn.compare({"a/b": mtn.mlp}, names3, steps=5, out_dir="unused")

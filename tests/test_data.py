@@ -96,7 +96,8 @@ def _fake_spec(monkeypatch, source: Path, sha256: str):
 
 
 def test_top_level_file_is_used_first(empty_root, monkeypatch, tmp_path):
-    (empty_root / "names.txt").write_text("zed\n")
+    shared = Path(__file__).resolve().parents[1] / "names.txt"
+    (empty_root / "names.txt").write_bytes(shared.read_bytes())
     monkeypatch.setenv("MINITORCHNN_DATA", str(tmp_path / "nowhere"))
     assert mtn.data_path("names.txt") == empty_root / "names.txt"
 
@@ -116,7 +117,8 @@ def test_a_wrong_file_in_minitorchnn_data_is_refused(empty_root, monkeypatch):
     folder.mkdir()
     (folder / "names.txt").write_text("not the names\n")
     monkeypatch.setenv("MINITORCHNN_DATA", str(folder))
-    with pytest.raises(ValueError, match="is not the course's names.txt"):
+    monkeypatch.setattr(data, "_download", _offline)
+    with pytest.raises(FileNotFoundError, match=r"names.txt \(MINITORCHNN_DATA; its sha256 is [0-9a-f]{16}\.\.\., not the course's"):
         mtn.data_path("names.txt")
     assert not (empty_root / "names.txt").exists()
 
@@ -144,3 +146,57 @@ def test_download_with_wrong_sha256_leaves_nothing_and_explains(empty_root, monk
 def test_unknown_data_file():
     with pytest.raises(KeyError, match="unknown data file 'words.txt'"):
         mtn.data_path("words.txt")
+
+
+def _offline(spec, dest):
+    raise OSError("no network in this test")
+
+
+def _course_names() -> bytes:
+    return (Path(__file__).resolve().parents[1] / "names.txt").read_bytes()
+
+
+def test_a_wrong_top_level_file_is_moved_aside_and_replaced_from_minitorchnn_data(empty_root, monkeypatch, capsys):
+    (empty_root / "names.txt").write_text("my own names\n")
+    folder = empty_root.parent / "shared"
+    folder.mkdir()
+    (folder / "names.txt").write_bytes(_course_names())
+    monkeypatch.setenv("MINITORCHNN_DATA", str(folder))
+    copied_to = []
+    real_copy = data.shutil.copyfile
+    monkeypatch.setattr(data.shutil, "copyfile", lambda src, dst: copied_to.append(Path(dst)) or real_copy(src, dst))
+    path = mtn.data_path("names.txt")
+    assert data.sha256_of(path) == data.FILES["names.txt"].sha256
+    assert (empty_root / "names.txt.modified").read_text() == "my own names\n"  # kept, never deleted
+    assert "(wrong sha256); moved it to" in capsys.readouterr().err
+    assert copied_to and all(p != path and p.parent == path.parent for p in copied_to)  # a temporary, then a rename
+    assert sorted(p.name for p in empty_root.iterdir()) == ["names.txt", "names.txt.modified"]
+
+
+def test_a_wrong_top_level_file_is_replaced_by_a_download(empty_root, monkeypatch, tmp_path):
+    (empty_root / "names.txt").write_text("stale\n")
+    source = tmp_path / "served.txt"
+    source.write_text("emma\nolivia\n")
+    _fake_spec(monkeypatch, source, data.sha256_of(source))
+    assert mtn.data_path("names.txt").read_text() == "emma\nolivia\n"
+
+
+def test_a_wrong_top_level_file_with_no_good_copy_is_refused_not_used(empty_root, monkeypatch):
+    (empty_root / "names.txt").write_text("stale\n")
+    monkeypatch.setattr(data, "_download", _offline)
+    with pytest.raises(FileNotFoundError) as err:
+        mtn.data_path("names.txt")
+    message = str(err.value)
+    assert "there, but its sha256 is" in message and f"Move {empty_root / 'names.txt'} away" in message
+    assert (empty_root / "names.txt").read_text() == "stale\n"  # left as it was for the user to look at
+
+
+def test_load_words_lower_cases_and_names_a_character_outside_the_vocabulary(tmp_path):
+    words = tmp_path / "names.txt"
+    words.write_text("Emma\n\nOLIVIA\n")
+    assert data.load_words(words) == ["emma", "olivia"]
+    words.write_text("emma\nzoe\njean-luc\n")
+    with pytest.raises(ValueError, match=r"names.txt, line 3: 'jean-luc' has the character '-', which is not in "
+                                         r"the names vocabulary \('.' and a-z\)"):
+        data.load_words(words)
+    assert data.load_words(words, alphabet=None)[-1] == "jean-luc"

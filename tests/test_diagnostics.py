@@ -62,7 +62,7 @@ def test_update_ratio_tracker_records_log10_of_update_over_data():
     data = mtn.names_dataset(8)
     reg = mtn.RegisterModel(model, "wavenet", device="cpu", verbose=False)
     tracker = mtn.UpdateRatioTracker(model, every=5)
-    reg.train(*data["train"], steps=20, lr=0.1, seed=0, callback=tracker)
+    reg.train(*data["train"], steps=20, lr=0.1, seed=0, on_step=tracker)
     assert tracker.steps == [5, 10, 15, 20] and len(tracker.ratios) == 5
     # the last value, recomputed from the gradient and the weights left after the last step
     w = model[2].weight

@@ -46,7 +46,7 @@ def test_generate_shape_range_determinism_and_mode():
         for _ in range(5):
             greedy = torch.cat([greedy, model(greedy)[:, -1].argmax(-1, keepdim=True)], 1)
     assert torch.equal(top1, greedy)  # top_k=1 is greedy decoding
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         model.generate(start, 1, temperature=0)
 
 

@@ -40,10 +40,14 @@ def test_initial_loss_is_near_uniform():
         assert abs(mtn.cross_entropy(model(x), y).item() - torch.log(torch.tensor(27.0)).item()) < 0.1
 
 
-def test_models_registry_builds_every_model():
-    for name, build in mtn.MODELS.items():
-        block_size = 8 if name == "wavenet" else 3
-        assert build(block_size)(torch.zeros(2, block_size, dtype=torch.long)).shape == (2, 27)
+def test_models_registry_builds_every_model_for_the_vocabulary_it_is_given():
+    for name, spec in mtn.MODELS.items():
+        for vocab_size in (27, 30):
+            model = spec(vocab_size)  # the spec's own default block size
+            logits = model(torch.zeros(2, spec.block_size, dtype=torch.long))
+            assert logits.shape[-1] == vocab_size and logits.shape[0] == 2, name
+    assert mtn.MODELS["wavenet"](27, 16)[0].num_embeddings == 27 and mtn.MODELS["gpt"](65, 32).block_size == 32
+    assert {name for name, spec in mtn.MODELS.items() if spec.data == "text"} == {"gpt", "wavegpt"}
 
 
 @pytest.mark.parametrize("block_size", [8, 16])
