@@ -114,3 +114,39 @@ def test_warmup_cosine_schedule():
     assert all(s(i) >= s(i + 1) for i in range(100, 999))
     with pytest.raises(ValueError, match="warmup_steps < total_steps"):
         mtn.WarmupCosine(total_steps=10, lr=1.0, warmup_steps=10)
+
+
+def test_make_schedule_is_the_one_place_names_become_schedules():
+    assert mtn.make_schedule("constant", 0.1, 100)(99) == 0.1 and mtn.make_schedule(None, 0.1, 100)(0) == 0.1
+    step = mtn.make_schedule("step", 0.1, 100)
+    assert step(74) == 0.1 and step(75) == pytest.approx(0.01)
+    assert mtn.make_schedule("exponential", 0.1, 1000)(400) == pytest.approx(0.1 * 0.95**2)
+    cosine = mtn.make_schedule("cosine", 1e-3, 1000, warmup_steps=100, final_lr=1e-4)
+    assert cosine(0) == pytest.approx(1e-5) and cosine(99) == pytest.approx(1e-3) and cosine(999) == pytest.approx(1e-4)
+    assert mtn.make_schedule("cosine", 1.0, 100)(99) == pytest.approx(0.01)  # default: down to lr / 100
+    fn = lambda step: 0.5  # noqa: E731
+    assert mtn.make_schedule(fn, 0.1, 10) is fn
+    with pytest.raises(ValueError, match="schedule must be one of constant, step, exponential, cosine"):
+        mtn.make_schedule("linear", 0.1, 10)
+
+
+def test_the_optimizer_base_holds_the_shared_parts():
+    for cls in (mtn.SGD, mtn.AdamW):  # each writes only its update and names its state
+        assert issubclass(cls, mtn.Optimizer)
+        assert {"zero_grad", "state_dict", "load_state_dict"}.isdisjoint(vars(cls))
+    with pytest.raises(ValueError, match="AdamW got an empty parameter list"):
+        mtn.AdamW([])
+    with pytest.raises(TypeError, match="SGD expected tensors with requires_grad=True"):
+        mtn.SGD([torch.zeros(3)], lr=0.1)
+    w = torch.ones(3, requires_grad=True)
+    opt = mtn.SGD([w], lr=0.1, momentum=0.9)
+    assert repr(opt) == "SGD(lr=0.1, momentum=0.9, weight_decay=0.0)"
+    w.grad = torch.ones(3)
+    opt.step()
+    opt.zero_grad()
+    assert w.grad is None
+    other = mtn.SGD([w], lr=0.5)
+    other.load_state_dict(opt.state_dict())
+    assert other.momentum == 0.9 and torch.equal(other.velocity[0], opt.velocity[0])
+    with pytest.raises(KeyError, match=r"missing \['velocity'\]"):
+        other.load_state_dict({"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0})

@@ -1,4 +1,6 @@
+import os
 import re
+import signal
 
 import pytest
 import torch
@@ -224,3 +226,101 @@ def test_train_text_with_adamw_and_clipping_learns_and_checkpoints(tmp_path, cap
     idx = torch.zeros(1, 1, dtype=torch.long)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert torch.equal(reg.model.generate(idx, 30, generator=g()), other.model.generate(idx, 30, generator=g()))
+
+
+# --- the redesigned harness trains exactly as before -----------------------------------------
+# Losses recorded with the harness before the TrainConfig / fit() redesign (commit fc89088), same
+# seeds, CPU, one process: every value must come out the same (up to float printing).
+BEFORE_REDESIGN = {
+    "mlp": [3.315671443939209, 2.7810375690460205, 2.4689300060272217, 2.671257257461548, 2.511375665664673,
+            2.2865350246429443, 2.3639023303985596],
+    "mlp_splits": (2.5110468856947294, 2.506976419388656, 2.5110759082808536),
+    "mlp_bn_momentum_cosine": [3.3007373809814453, 2.796586275100708, 2.6327478885650635, 2.735064744949341,
+                               2.278669834136963],
+    "gpt_adamw": [4.183757305145264, 3.900944471359253, 3.6190829277038574, 3.5393307209014893, 3.6196532249450684],
+    "gpt_adamw_eval": (3.5728015899658203, 3.5936798095703124),
+}
+
+
+def test_seeded_losses_are_the_same_as_before_the_redesign(names3):
+    torch.manual_seed(42)
+    reg = mtn.RegisterModel(mtn.mlp(block_size=3), "mlp", "v1", device="cpu", verbose=False)
+    run = reg.train(*names3["train"], steps=300, lr=0.1, schedule="step", seed=42, progress=False)
+    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["mlp"], abs=1e-6)
+    table = reg.split_losses(names3)
+    assert (table["train"], table["val"], table["test"]) == pytest.approx(BEFORE_REDESIGN["mlp_splits"], abs=1e-6)
+    torch.manual_seed(1)
+    reg = mtn.RegisterModel(mtn.mlp(block_size=3, batchnorm=True), "mlp-bn", "v1", device="cpu", verbose=False)
+    config = mtn.TrainConfig(steps=200, batch_size=64, lr=0.05, schedule="cosine", momentum=0.9,
+                             weight_decay=1e-4, seed=3)
+    run = reg.train(*names3["train"], config, progress=False)  # the same run, as a TrainConfig
+    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["mlp_bn_momentum_cosine"], abs=1e-6)
+
+
+def test_seeded_text_losses_are_the_same_as_before_the_redesign():
+    shakespeare = mtn.shakespeare_dataset()
+    torch.manual_seed(0)
+    model = mtn.GPT(shakespeare.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2)
+    reg = mtn.RegisterModel(model, "gpt", "v1", device="cpu", verbose=False)
+    run = reg.train_text(shakespeare, steps=40, batch_size=8, block_size=32, lr=1e-3, optimizer="adamw",
+                         schedule=mtn.WarmupCosine(40, 1e-3, warmup_steps=4, min_lr=1e-4), betas=(0.9, 0.99),
+                         clip=1.0, seed=0, eval_iters=5, progress=False, log=False)
+    assert run["loss"][::10] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["gpt_adamw"], abs=1e-5)
+    assert run["eval"][-1][1:] == pytest.approx(BEFORE_REDESIGN["gpt_adamw_eval"], abs=1e-5)
+
+
+# --- the loop: one hook, divergence, Ctrl-C ---------------------------------------------------
+def test_on_step_hooks_see_every_step_and_print_every_prints(names3, capsys):
+    seen = []
+    reg = registered(verbose=False)
+    reg.train(*names3["train"], steps=40, seed=0, progress=False,
+              on_step=[lambda s: seen.append((s.step, s.steps, s.lr, s.loss.item())), mtn.print_every(20)])
+    assert [s[0] for s in seen] == list(range(1, 41)) and all(s[1] == 40 and s[2] == 0.1 for s in seen)
+    assert [s[3] for s in seen] == pytest.approx(reg.history["loss"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("step      20/40: loss ") and "lr 0.1" in lines[1]
+    with pytest.raises(TypeError, match="on_step must be a function of the Step"):
+        reg.train(*names3["train"], steps=1, on_step=3)
+    with pytest.raises(ValueError, match="print_every expected a number of steps >= 1, got 0"):
+        mtn.print_every(0)
+
+
+def test_a_finite_loss_that_explodes_stops_training(names3):
+    reg = registered(verbose=False)
+    with pytest.raises(mtn.TrainingDiverged, match=r"more than 10x its starting value .* at step \d+ of 2000 "
+                                                   r"\(lr=1e\+06\); training stopped"):
+        reg.train(*names3["train"], steps=2000, lr=1e6, seed=0, progress=False)
+    assert len(reg.history["loss"]) <= training.CHECK_EVERY  # stopped at the first check, not after 2000 steps
+    assert reg.history["loss"][-1] > 10 * reg.history["loss"][0]  # the history ends at the step that exploded
+
+
+def test_ctrl_c_finishes_the_step_under_way_then_stops(names3):
+    def interrupt_at_step_5(s):
+        if s.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, in the middle of training
+
+    reg = registered(verbose=False)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after step 5 of 100"):
+        reg.train(*names3["train"], steps=100, seed=0, progress=False, on_step=interrupt_at_step_5)
+    assert len(reg.history["loss"]) == 5
+    same = registered(verbose=False)
+    same.train(*names3["train"], steps=5, seed=0, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(reg.model.parameters(), same.model.parameters()))  # whole steps
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again
+
+
+def test_train_text_refuses_a_split_shorter_than_the_block_before_training():
+    text = mtn.TextDataset("abcdefghij" * 10)  # 90 train tokens, 10 val tokens
+    reg = mtn.RegisterModel(mtn.GPT(text.vocab_size, block_size=16, n_embd=16, n_head=2, n_layer=1), "gpt",
+                            device="cpu", verbose=False)
+    with pytest.raises(ValueError, match=r"the val split of TextDataset.* has 10 tokens, too few for windows of "
+                                         r"block_size=16"):
+        reg.train_text(text, steps=5, batch_size=2)
+    assert reg.history["loss"] == []
+
+
+def test_the_registration_banner_names_no_optimiser_before_one_is_chosen(names3, capsys):
+    reg = registered()
+    assert "Optimiser" not in capsys.readouterr().out
+    reg.train(*names3["train"], steps=1, lr=0.05, momentum=0.9, weight_decay=1e-3)
+    assert "Optimiser     : SGD(lr=0.05, momentum=0.9, weight_decay=0.001)" in reg.configuration()
