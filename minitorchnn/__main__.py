@@ -38,14 +38,14 @@ class UsageError(ValueError):
     """A command-line mistake found after parsing (options that do nothing together, say)."""
 
 
-def _number(kind, low: float, low_ok: bool, what: str):
-    """An argparse type: a finite number of kind above low (or at least low when low_ok)."""
+def _number(kind, low: float, low_ok: bool, what: str, below: float = math.inf):
+    """An argparse type: a finite number of kind above low (or at least low when low_ok), below `below`."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (value == low and not low_ok):
+        if not math.isfinite(value) or value < low or (value == low and not low_ok) or value >= below:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse
@@ -54,7 +54,7 @@ def _number(kind, low: float, low_ok: bool, what: str):
 positive_int = _number(int, 1, True, "a whole number >= 1")
 count = _number(int, 0, True, "a whole number >= 0")
 positive_float = _number(float, 0, False, "a finite number > 0")
-fraction = _number(float, 0, True, "a number in [0, 1)")
+fraction = _number(float, 0, True, "a number in [0, 1)", below=1)
 
 
 def build_parser() -> argparse.ArgumentParser:
