@@ -36,10 +36,10 @@ def run(steps: int, batch_per_process: int, device: str, out: str) -> None:
     world = distributed.world_size()
     batch = batch_per_process * world
     train = dict(lr=1e-3, optimizer="adamw", clip=1.0, seed=0, eval_iters=1, progress=False, log=False)
-    reg.train_text(data, 5, batch, CONFIG["block_size"], **train)  # warm up
+    reg.train_text(data, steps=5, batch_size=batch, block_size=CONFIG["block_size"], **train)  # warm up
     distributed.barrier()
     start = time.perf_counter()
-    reg.train_text(data, steps, batch, CONFIG["block_size"], **train)
+    reg.train_text(data, steps=steps, batch_size=batch, block_size=CONFIG["block_size"], **train)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start

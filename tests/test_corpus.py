@@ -81,3 +81,57 @@ def test_bad_corpora_are_explained(tmp_path):
     with pytest.raises(ValueError, match="level must be 'char' or 'byte', got 'word'"):
         corpus.encode_corpus(tmp_path / "empty.txt", "word")
     assert corpus.ByteVocab().decode([0xE6, 0x97]) == "\ufffd"  # half a character: replaced, no crash
+
+
+def test_a_damaged_json_is_rebuilt_not_fatal(text_file):
+    bin_path = corpus.encode_corpus(text_file, "char")
+    bin_path.with_suffix(".json").write_text("{ half a json")
+    data = corpus.text_dataset(text_file, "char")  # encoded again instead of failing on every later run
+    assert data.decode(data.tokens.tolist()) == TEXT
+
+
+def test_the_json_is_written_atomically(text_file, monkeypatch):
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(corpus.os, "replace", lambda src, dst: renamed.append(str(dst)) or real_replace(src, dst))
+    bin_path = corpus.encode_corpus(text_file, "byte")
+    assert str(bin_path.with_suffix(".json")) in renamed and str(bin_path) in renamed  # written aside, then renamed
+    assert sorted(p.name for p in text_file.parent.iterdir()) == ["corpus.txt", "corpus.txt.byte.bin",
+                                                                  "corpus.txt.byte.json"]
+
+
+def test_staleness_is_decided_by_content_not_size_and_time(text_file):
+    corpus.encode_corpus(text_file, "char")
+    stat = text_file.stat()
+    text_file.write_text(TEXT.replace("First", "Frist"), encoding="utf-8")  # same size ...
+    os.utime(text_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ... and the same modification time
+    assert text_file.stat().st_size == stat.st_size
+    assert corpus.text_dataset(text_file, "char").decode(range(5)) != ""  # readable
+    data = corpus.text_dataset(text_file, "char")
+    assert data.decode(data.tokens.tolist()).startswith("Frist Citizen")
+
+
+def test_a_file_that_is_not_utf8_names_the_file_and_suggests_bytes(tmp_path, capsys):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9 au lait\n".encode("latin-1") * 20)
+    with pytest.raises(ValueError, match=r"latin1.txt is not UTF-8 text \(byte 3 cannot be decoded\); read it byte "
+                                         r"by byte with --level byte"):
+        corpus.encode_corpus(path, "char")
+    assert corpus.text_dataset(path, "byte").n_tokens == 13 * 20
+    assert main(["--data", str(path), "--steps", "1"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {path} is not UTF-8 text")
+
+
+def test_a_read_only_data_folder_falls_back_to_the_cache_folder(text_file, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MINITORCHNN_CACHE", str(cache))
+    monkeypatch.setattr(corpus, "_writable", lambda folder: folder != text_file.parent)  # root ignores chmod
+    data = corpus.text_dataset(text_file, "char")
+    assert data.bin_path.parent == cache and data.bin_path.name.endswith("-corpus.txt.char.bin")
+    assert sorted(p.name for p in text_file.parent.iterdir()) == ["cache", "corpus.txt"]
+    assert data.decode(data.tokens.tolist()) == TEXT
+
+
+def test_a_folder_is_not_a_text_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder, not a text file"):
+        corpus.encode_corpus(tmp_path)

@@ -36,7 +36,7 @@ def train_all() -> dict:
         run = reg.train(*names["train"], steps=STEPS, batch_size=BATCH, lr=0.1, momentum=0.9, seed=0, progress=False)
         results[name] = (reg.model.state_dict(), run["loss"])
     reg = mtn.RegisterModel(tiny_gpt(), "gpt", device="cpu", verbose=False)
-    run = reg.train_text(mtn.shakespeare_dataset(), STEPS, BATCH, 16, lr=1e-3, optimizer="adamw", clip=1.0, seed=0,
+    run = reg.train_text(mtn.shakespeare_dataset(), steps=STEPS, batch_size=BATCH, block_size=16, lr=1e-3, optimizer="adamw", clip=1.0, seed=0,
                          eval_iters=1, progress=False)
     results["gpt"] = (reg.model.state_dict(), run["loss"])
     return results
@@ -150,3 +150,16 @@ def test_torchrun_trains_once_and_prints_once():
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("Model registered with 11897 Parameters") == 1  # rank 0 only
     assert "trained 50 steps" in result.stdout and "x 2 processes" in result.stdout
+
+
+def batchnorm_with_one_row_per_process() -> None:
+    torch.manual_seed(0)
+    reg = mtn.RegisterModel(mtn.mlp(batchnorm=True), "mlp-bn", device="cpu", verbose=False)  # not synchronised
+    x, y = torch.randint(0, 27, (64, 3)), torch.randint(0, 27, (64,))
+    reg.train(x, y, steps=1, batch_size=2)  # 2 rows over 2 processes: 1 row each
+
+
+def test_under_data_parallelism_a_batchnorm_error_says_the_batch_is_split():
+    with pytest.raises(Exception, match=r"needs more than 1 value per channel in training, got shape \(1, 200\) "
+                                        r"\(the batch is split over the 2 data-parallel processes"):
+        distributed.launch_local(batchnorm_with_one_row_per_process, 2)

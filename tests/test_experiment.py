@@ -128,3 +128,53 @@ def test_cli_reports_a_bad_file_without_a_traceback(tmp_path):
                             text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown layer 'Relu'; known layers:" in result.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace('name = "tiny"', 'name = "../../x"'), r"line 1: name becomes the run folder runs/NAME: .*got '../../x'"),
+    (GOOD.replace('name = "tiny"', 'name = "/tmp/x"'), r"line 1: name becomes the run folder runs/NAME"),
+    (GOOD.replace("seeds = [0]", "seeds = [0, 1, 0]"), r"line 3: seeds \[0, 1, 0\] repeat a seed"),
+    (GOOD.replace("lr = 0.1", "lr = nan"), r"line 6: train: lr must be a finite number, got nan"),
+    (GOOD.replace("lr = 0.1", "lr = inf"), r"line 6: train: lr must be a finite number, got inf"),
+    (GOOD.replace("lr = 0.1", "clip = 0"), r"line 6: train: clip must be above 0, got 0"),
+    (GOOD.replace('model = "mlp"', 'model = "gpt"'), r"line 9: variants.plain: model 'gpt' reads text data, not "
+                                                     r"names; models for names: mlp, mlp-bn, wavenet"),
+    ('name = "tiny"\ndata = "shakespeare"\nsteps = 20\n\n[variants.plain]\nmodel = "mlp"\n',
+     r"line 6: variants.plain: model 'mlp' reads names data, not shakespeare; models for shakespeare: gpt, wavegpt"),
+    (GOOD.replace("block_size = 3\n\n[variants.relu]", "block_size = 3\nargs = { vocab_size = 65 }\n\n[variants.relu]"),
+     r"line 11: variants.plain: args.vocab_size does not match the data: names has a vocabulary of 27"),
+    ('name = "tiny"\nsteps = 20\n\n[variants]\nplain = { model = "mlp", block_size = 3 }\n'
+     'odd = { model = "mlp", block_size = 3, args = { hidden = 5 } }\n',
+     r"exp.toml, line 6: variants.odd: model 'mlp' cannot be built"),
+    ('name = "tiny"\nsteps = 20\n\n[variants.a]\nmodel = "mlp"\ntrain = { lr = 0.1, clip = -1 }\n',
+     r"exp.toml, line 6: variants.a.train: clip must be above 0, got -1"),
+])
+def test_hostile_experiment_files_are_refused_with_the_right_line(tmp_path, text, message):
+    with pytest.raises(mtn.ExperimentError, match=message):
+        mtn.load_experiment(write(tmp_path, text))
+
+
+def test_a_binary_file_or_a_folder_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "model.pt").write_bytes(b"PK\x03\x04\x00\x00binary")
+    with pytest.raises(mtn.ExperimentError, match="model.pt: not a text file; an experiment file is TOML"):
+        mtn.load_experiment(tmp_path / "model.pt")
+    with pytest.raises(mtn.ExperimentError, match="is a folder, not an experiment file"):
+        mtn.load_experiment(tmp_path)
+    assert main(["compare", str(tmp_path)]) == 2 and "is a folder" in capsys.readouterr().err
+
+
+def test_each_variant_is_dry_run_before_the_grid_starts(tmp_path, capsys):
+    broken = GOOD.replace('"Linear(30, 50)", "ReLU()"', '"Linear(20, 50)", "ReLU()"')
+    out = tmp_path / "run"
+    assert main(["compare", str(write(tmp_path, broken)), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "error: variant 'relu' fails on one batch of the data (2, 3): Linear(20→50) expected last dim 20" in err
+    assert not out.exists()  # nothing trained, no run folder claimed
+    wrong_vocab = GOOD.replace('"Linear(50, 27)"', '"Linear(50, 65)"')
+    with pytest.raises(ValueError, match="variant 'relu' predicts 65 classes, but the data has a vocabulary of 27"):
+        mtn.load_experiment(write(tmp_path, wrong_vocab, "v.toml")).run(steps=1)
+
+
+def test_duplicate_seeds_on_the_command_line_are_refused(tmp_path, capsys):
+    assert main(["compare", str(write(tmp_path, GOOD)), "--seeds", "1", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "compare got the same seed twice in [1, 1]" in capsys.readouterr().err

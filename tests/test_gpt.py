@@ -71,3 +71,27 @@ def test_gpt_parameter_count_of_the_cpu_config():
     expected = 65 * 128 + 64 * 128 + 4 * 198_272 + 256 + 128 * 65 + 65
     assert model.num_parameters() == expected
     assert 0.8e6 < expected < 0.83e6
+
+
+def test_sizes_below_one_and_positional_arguments_are_refused():
+    with pytest.raises(ValueError, match="GPT: n_layer must be an integer >= 1, got 0"):
+        mtn.GPT(65, n_layer=0)
+    with pytest.raises(ValueError, match="WaveGPT: n_head must be an integer >= 1, got -1"):
+        mtn.WaveGPT(65, n_head=-1)
+    with pytest.raises(TypeError):
+        mtn.GPT(65, 64, 128, 4, 4)  # n_head and n_layer cannot be swapped silently: they must be named
+    assert mtn.GPT(65).num_parameters() == 818_241  # the defaults are the CPU configuration
+
+
+def test_generate_refuses_bad_arguments_and_seeds_on_the_models_device():
+    model = small_gpt()
+    idx = torch.zeros(1, 1, dtype=torch.long)
+    for kwargs, message in [({"max_new_tokens": -1}, "max_new_tokens must be an integer >= 0, got -1"),
+                            ({"top_k": 0}, r"top_k must be an integer >= 1 \(or None\), got 0"),
+                            ({"temperature": float("nan")}, "temperature must be a finite number > 0, got nan")]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(idx, **{"max_new_tokens": 3, **kwargs})
+    with pytest.raises(ValueError, match=r"expected a context of token ids of shape \(B, T\) with B, T >= 1, got \(1, 0\)"):
+        model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+    assert torch.equal(model.generate(idx, 20, seed=3), model.generate(idx, 20, seed=3))
+    assert model.generate(idx, 0).shape == (1, 1)

@@ -234,3 +234,39 @@ def test_sequential_chains_layers_and_lists_their_parameters_in_order():
     x = torch.randn(5, 4)
     torch.testing.assert_close(model(x), torch.tanh(x @ layers[0].weight + layers[0].bias) @ layers[2].weight)
     assert len(model) == 3 and model[1] is layers[1] and list(model) == layers
+
+
+@pytest.mark.parametrize("layer, x, message", [
+    (mtn.Linear(7, 5), torch.randn(2, 7, dtype=torch.float64), r"Linear\(7→5\) expected a torch.float32 input like its "
+                                                               r"weights, got torch.float64"),
+    (mtn.Linear(7, 5), torch.ones(2, 7, dtype=torch.long), r"Linear\(7→5\) expected a torch.float32 input .*got "
+                                                            r"torch.int64 \(token ids go into an Embedding first\)"),
+    (mtn.BatchNorm1d(4), torch.ones(3, 4, dtype=torch.long), r"BatchNorm1d\(4, eps=1e-05, momentum=0.1\) expected a "
+                                                              r"torch.float32 input"),
+    (mtn.LayerNorm1d(4), torch.randn(3, 4, dtype=torch.float64), r"LayerNorm1d\(4, eps=1e-05\) expected a "
+                                                                  r"torch.float32 input"),
+])
+def test_an_input_of_another_dtype_is_an_error_naming_the_layer(layer, x, message):
+    with pytest.raises(TypeError, match=message):
+        layer(x)
+
+
+def test_flatten_consecutive_refuses_n_below_one_in_the_constructor():
+    for n in (0, -2):
+        with pytest.raises(ValueError, match=f"FlattenConsecutive expected n >= 1 positions to fuse, got {n}"):
+            mtn.FlattenConsecutive(n)
+
+
+@pytest.mark.parametrize("build, block_size", [(lambda: mtn.wavenet(block_size=8), 8), (lambda: mtn.mlp(block_size=3), 3)])
+def test_a_names_model_refuses_a_context_of_another_length(build, block_size):
+    model = build()
+    assert model(torch.zeros(4, block_size, dtype=torch.long)).shape == (4, 27)
+    with pytest.raises(ValueError, match=rf"built for block_size={block_size}: it expected token ids of shape "
+                                         rf"\(B, {block_size}\), got \(4, {2 * block_size}\)"):
+        model(torch.zeros(4, 2 * block_size, dtype=torch.long))
+
+
+def test_dropout_lives_with_the_layers():
+    from minitorchnn import layers
+
+    assert mtn.Dropout is layers.Dropout
