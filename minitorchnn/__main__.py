@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "exponential: lr * 0.95 ** (step // 200)")
     train.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
                        help="sgd (names default; momentum 0.9 for text models) or adamw (text default)")
-    train.add_argument("--n-layer", type=positive_int, default=None, help="gpt/wavegpt: transformer blocks (default: 4)")
+    train.add_argument("--n-layer", type=positive_int, default=None,
+                       help="gpt/wavegpt: transformer blocks (default: 4)")
     train.add_argument("--n-head", type=positive_int, default=None, help="gpt/wavegpt: attention heads (default: 4)")
     train.add_argument("--n-embd", type=positive_int, default=None, help="gpt/wavegpt: embedding width (default: 128)")
     train.add_argument("--dropout", type=fraction, default=None, help="gpt/wavegpt: dropout (default: 0)")

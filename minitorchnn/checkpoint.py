@@ -91,8 +91,9 @@ def read_checkpoint(path: str | Path, model: Module, device: torch.device) -> tu
     state = contents["model"]
     own = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(own):
+        missing, unexpected = sorted(set(own) - set(state))[:5], sorted(set(state) - set(own))[:5]
         raise CheckpointError(f"{path}: its weights do not list this model's tensors "
-                              f"(missing {sorted(set(own) - set(state))[:5]}, unexpected {sorted(set(state) - set(own))[:5]})")
+                              f"(missing {missing}, unexpected {unexpected})")
     wrong = [n for n, t in own.items() if not isinstance(state[n], torch.Tensor) or state[n].shape != t.shape]
     if wrong:
         raise CheckpointError(f"{path}: tensors of the wrong shape: {wrong[:5]}")

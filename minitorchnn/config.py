@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .optim import OPTIMIZERS, SCHEDULES
 
@@ -56,7 +56,8 @@ class TrainConfig:
                                           f"step, got {self.schedule!r}")
         _integer(self, "warmup_steps", minimum=0)
         if self.warmup_steps >= self.steps and self.schedule == "cosine":
-            raise ConfigError("warmup_steps", f"warmup_steps must be below steps ({self.steps}), got {self.warmup_steps}")
+            raise ConfigError("warmup_steps",
+                              f"warmup_steps must be below steps ({self.steps}), got {self.warmup_steps}")
         if self.final_lr is not None:
             _number(self, "final_lr")
         if self.optimizer not in OPTIMIZERS:

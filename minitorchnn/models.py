@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from .gpt import GPT
-from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
-                     Sequential, Tanh)
+from .layers import (
+    BatchNorm1d,
+    BatchNorm1dPerPosition,
+    Embedding,
+    FlattenConsecutive,
+    LayerNorm1d,
+    Linear,
+    Sequential,
+    Tanh,
+)
 from .module import Module
 from .wavegpt import WaveGPT
 

@@ -110,7 +110,8 @@ class StepDecay:
         return self.lr if step < self.switch_step else self.final_lr
 
     def __repr__(self) -> str:
-        return f"StepDecay(total_steps={self.total_steps}, lr={self.lr}, final_lr={self.final_lr}, switch_step={self.switch_step})"
+        return (f"StepDecay(total_steps={self.total_steps}, lr={self.lr}, final_lr={self.final_lr}, "
+                f"switch_step={self.switch_step})")
 
 
 class ExponentialDecay:
@@ -131,7 +132,8 @@ class WarmupCosine:
 
     def __init__(self, total_steps: int, lr: float, warmup_steps: int = 0, min_lr: float | None = None) -> None:
         if not 0 <= warmup_steps < total_steps:
-            raise ValueError(f"WarmupCosine needs 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+            raise ValueError(f"WarmupCosine needs 0 <= warmup_steps < total_steps, "
+                             f"got {warmup_steps} and {total_steps}")
         self.total_steps, self.lr, self.warmup_steps = total_steps, lr, warmup_steps
         self.min_lr = lr / 100 if min_lr is None else min_lr
 
@@ -160,7 +162,8 @@ class AdamW(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__(params, lr)
         if lr < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"AdamW expected lr, weight_decay >= 0 and betas in [0, 1), got {lr}, {weight_decay}, {betas}")
+            raise ValueError(f"AdamW expected lr, weight_decay >= 0 and betas in [0, 1), "
+                             f"got {lr}, {weight_decay}, {betas}")
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
         self.step_count = 0
         self.m = [torch.zeros_like(p) for p in self.params]

@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import minitorchnn as mtn
 from minitorchnn.attention import Block, Dropout, FeedForward, MultiHeadAttention
 
 

@@ -106,7 +106,7 @@ def _assert_norms_agree(ours, theirs, x, out_o, out_t):
 def test_batchnorm_matches_torch_in_train_and_eval(shape):
     ours = _random_affine(mtn.BatchNorm1d(6))
     theirs = _torch_bn(ours)
-    for step in range(3):  # several steps, so the running statistics accumulate
+    for _ in range(3):  # several steps, so the running statistics accumulate
         x = (torch.randn(*shape) * 3 + 1).requires_grad_()
         _assert_norms_agree(ours, theirs, x, ours(x), _as_torch_layout(theirs(_as_torch_layout(x))))
     torch.testing.assert_close(ours.running_mean, theirs.running_mean, **TOL)
