@@ -92,8 +92,10 @@ class TrainConfig:
             shown += ["final_lr"]
         shown += ["optimizer", "momentum"] if self.optimizer == "sgd" else ["optimizer", "betas"]
         shown += ["weight_decay", "clip", "seed"]
-        value = lambda k: getattr(getattr(self, k), "__name__", None) or repr(getattr(self, k))  # noqa: E731
-        return ", ".join(f"{k}={value(k)}" for k in shown)
+        values = {k: getattr(getattr(self, k), "__name__", None) or repr(getattr(self, k)) for k in shown}
+        if self.final_lr is None and "final_lr" in values:  # say what None stands for
+            values["final_lr"] = f"{self.lr / (10 if self.schedule == 'step' else 100):g}"
+        return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def _finite(value) -> bool:
