@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -78,7 +79,9 @@ def read_checkpoint(path: str | Path, model: Module, device: torch.device) -> tu
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty, not a checkpoint")
     try:
-        contents = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's advice about pickle protocols is noise here: we explain below
+            warnings.simplefilter("ignore")
+            contents = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # truncated zip, foreign pickle, random bytes: one message, no pickle advice
         raise CheckpointError(f"{path}: not a minitorchnn checkpoint, or a damaged one (truncated, or written "
                               f"by another program): it could not be read ({type(err).__name__})") from None
