@@ -10,33 +10,13 @@ from .diagnostics import UpdateRatioTracker, activation_stats, gradient_stats, p
 from .evaluation import LossTable, estimate_loss, evaluate
 from .experiment import Experiment, ExperimentError, load_experiment
 from .gpt import GPT, LanguageModel
-from .layers import (
-                          BatchNorm1d,
-                          BatchNorm1dPerPosition,
-                          Dropout,
-                          Embedding,
-                          Flatten,
-                          FlattenConsecutive,
-                          LayerNorm1d,
-                          Linear,
-                          ReLU,
-                          Sequential,
-                          Tanh,
-)
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive, LayerNorm1d,
+                     Linear, ReLU, Sequential, Tanh)
 from .loss import cross_entropy
 from .models import MODELS, ModelSpec, mlp, wavenet, wavenet_every_position
 from .module import Module
-from .optim import (
-                          SGD,
-                          AdamW,
-                          Constant,
-                          ExponentialDecay,
-                          Optimizer,
-                          StepDecay,
-                          WarmupCosine,
-                          clip_grad_norm,
-                          make_schedule,
-)
+from .optim import (SGD, AdamW, Constant, ExponentialDecay, Optimizer, StepDecay, WarmupCosine, clip_grad_norm,
+                    make_schedule)
 from .sampling import sample_names
 from .swap import TorchLayer, swap, to_torch
 from .training import RegisterModel, Step, TrainingDiverged, default_device, fit, print_every

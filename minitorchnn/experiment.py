@@ -32,19 +32,8 @@ from .comparison import COMPARE_TRAINING, VARIANT_NAME, Comparison, Variant, com
 from .config import FIELDS, ConfigError, TrainConfig
 from .corpus import shakespeare_dataset
 from .data import CharVocab, data_path, load_words, names_dataset
-from .layers import (
-    BatchNorm1d,
-    BatchNorm1dPerPosition,
-    Dropout,
-    Embedding,
-    Flatten,
-    FlattenConsecutive,
-    LayerNorm1d,
-    Linear,
-    ReLU,
-    Sequential,
-    Tanh,
-)
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive, LayerNorm1d,
+                     Linear, ReLU, Sequential, Tanh)
 from .models import MODELS
 
 LAYERS = {cls.__name__: cls for cls in (Embedding, Linear, BatchNorm1d, BatchNorm1dPerPosition, LayerNorm1d,

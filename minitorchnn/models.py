@@ -8,16 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from .gpt import GPT
-from .layers import (
-    BatchNorm1d,
-    BatchNorm1dPerPosition,
-    Embedding,
-    FlattenConsecutive,
-    LayerNorm1d,
-    Linear,
-    Sequential,
-    Tanh,
-)
+from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
+                     Sequential, Tanh)
 from .module import Module
 from .wavegpt import WaveGPT
 
