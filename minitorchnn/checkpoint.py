@@ -6,13 +6,12 @@ state) before it changes anything: a bad file leaves the model as it was, and ev
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from .data import staged, write_error
 from .module import Module
 from .optim import OPTIMIZERS, Optimizer
 
@@ -35,13 +34,9 @@ def check_can_save(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder; give the checkpoint a file name, like {path / 'model.pt'}")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass  # created and removed: the folder takes new files
-    except OSError as err:
-        raise CheckpointError(f"{path}: cannot write a checkpoint there ({err.strerror or err})") from None
+    err = write_error(path.parent)
+    if err is not None:
+        raise CheckpointError(f"{path}: cannot write a checkpoint there ({err.strerror or err})")
     return path
 
 
@@ -60,13 +55,8 @@ def save_checkpoint(path: str | Path, contents: dict, model: Module) -> Path:
         raise CheckpointError(f"{path}: not saved, the weights {bad[:3]} hold NaN or infinite values "
                               f"(did training diverge?); any file already there was left as it was")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with staged(path) as tmp:  # a crash mid-save leaves the old checkpoint whole
         torch.save(contents, tmp)
-        os.replace(tmp, path)  # atomic: a crash mid-save leaves the old checkpoint whole
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import statistics
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from .config import TrainConfig
 from .corpus import TokenCorpus
-from .data import NamesDataset
+from .data import NamesDataset, write_atomic
 from .evaluation import LossTable
 from .module import Module, inference
 from .training import RegisterModel, progress_enabled
@@ -180,24 +179,16 @@ def _dry_run(name: str, variant: Variant, dataset) -> None:
     else:
         data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
         x, vocab_size = data["train"][0][:2], len(dataset.vocab)
-    state = torch.random.get_rng_state()  # building draws random weights: leave the global generator as it was
-    model = _build(name, variant)
-    try:
-        with inference(model):
-            logits = model(x)
-    except (ValueError, TypeError, IndexError, RuntimeError) as err:
-        raise ValueError(f"variant {name!r} fails on one batch of the data {tuple(x.shape)}: {err}") from None
-    finally:
-        torch.random.set_rng_state(state)
+    with torch.random.fork_rng(devices=[]):  # building draws random weights: leave the global generator as it was
+        model = _build(name, variant)
+        try:
+            with inference(model):
+                logits = model(x)
+        except (ValueError, TypeError, IndexError, RuntimeError) as err:
+            raise ValueError(f"variant {name!r} fails on one batch of the data {tuple(x.shape)}: {err}") from None
     if logits.shape[-1] != vocab_size:
         raise ValueError(f"variant {name!r} predicts {logits.shape[-1]} classes, but the data has a vocabulary "
                          f"of {vocab_size}: build it with vocab_size={vocab_size}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # a crash leaves either no file or a whole one, never half of one
 
 
 def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | None = None, seeds=(0, 1, 2), *,
@@ -258,7 +249,7 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | No
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
                 reg.save(folder / "checkpoint.pt")
-                _write_atomic(folder / "result.json", json.dumps(result))  # last: marks the run finished
+                write_atomic(folder / "result.json", json.dumps(result))  # last: marks the run finished
         curves[name, seed] = result.pop("loss")
         runs.append(result)
     bar.close()
@@ -282,7 +273,7 @@ def _claim_folder(out_dir: Path, identity: dict) -> None:
             raise ValueError(f"{out_dir} holds runs of a different experiment (settings that differ: {changed}); "
                              f"use another output folder, or delete this one to start over")
     else:
-        _write_atomic(stored_path, json.dumps(current, indent=2))
+        write_atomic(stored_path, json.dumps(current, indent=2))
 
 
 def _plain(value):

@@ -14,14 +14,13 @@ from __future__ import annotations
 import codecs
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .data import CharVocab, data_path, sha256_of
+from .data import CharVocab, data_path, sha256_of, staged, write_atomic, write_error
 
 CHUNK_CHARS = 1 << 22  # read 4 MB at a time: memory stays flat whatever the file size
 FORMAT = 2  # 2: staleness by the source's sha256 (1 used size and modification time)
@@ -151,22 +150,7 @@ def cache_folder() -> Path:
 
 
 def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".minitorchnn-probe-"):
-            return True
-    except OSError:
-        return False
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return write_error(folder) is None
 
 
 def _read_meta(meta_path: Path) -> dict | None:
@@ -201,23 +185,17 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
             and meta.get("level") == level):
         return out  # encoded before, from this very content
     chars, dtype, lookup = _vocabulary(path, level)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     n_tokens = 0
-    try:
-        with open(tmp, "wb") as f:
-            for codes in _chunks(path, level):  # second pass: write the ids
-                ids = codes if lookup is None else lookup[codes]
-                f.write(ids.astype(dtype, copy=False).tobytes())
-                n_tokens += len(ids)
+    with staged(out) as tmp, open(tmp, "wb") as f:  # whole or not at all
+        for codes in _chunks(path, level):  # second pass: write the ids
+            ids = codes if lookup is None else lookup[codes]
+            f.write(ids.astype(dtype, copy=False).tobytes())
+            n_tokens += len(ids)
         if n_tokens == 0:
             raise ValueError(f"{path} is empty: nothing to train on")
-        os.replace(tmp, out)  # whole or not at all
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     meta = {"format": FORMAT, "level": level, "dtype": np.dtype(dtype).name, "tokens": n_tokens,
             "chars": chars, "source": source}
-    _write_atomic(meta_path, json.dumps(meta).encode("utf-8"))
+    write_atomic(meta_path, json.dumps(meta))
     return out
 
 

@@ -15,6 +15,8 @@ import shutil
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,32 +61,43 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A temporary path beside dest to write into; renamed to dest when the block ends without an error,
+    removed otherwise. A reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a whole file at once (see staged)."""
+    with staged(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def write_error(folder: Path) -> OSError | None:
+    """Why new files cannot be written into folder (made if missing), or None when they can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".minitorchnn-probe-"):
+            return None  # created and removed: the folder takes new files
+    except OSError as err:
+        return err
+
+
 def _download(spec: DataFile, dest: Path) -> None:
-    """Download to a temporary file beside dest, check the sha256, then rename into place."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{spec.name}.")
-    os.close(fd)
-    try:
-        with urllib.request.urlopen(spec.url, timeout=30) as response, open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out)
-        got = sha256_of(Path(tmp))
-        if got != spec.sha256:
-            raise ValueError(f"{spec.name} downloaded from {spec.url} has sha256 {got}, expected {spec.sha256}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _copy_atomic(source: Path, dest: Path) -> None:
-    """Copy to a temporary file beside dest, then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Download into dest (a staged temporary file) and check the sha256."""
+    with urllib.request.urlopen(spec.url, timeout=30) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out)
+    got = sha256_of(dest)
+    if got != spec.sha256:
+        raise ValueError(f"{spec.name} downloaded from {spec.url} has sha256 {got}, expected {spec.sha256}")
 
 
 def data_path(name: str) -> Path:
@@ -137,25 +150,21 @@ def _from_folder(spec: DataFile, dest: Path, tried: list[str]) -> Path | None:
     if got != spec.sha256:
         tried.append(f"{source} (MINITORCHNN_DATA; its sha256 is {got[:16]}..., not the course's file)")
         return None
-    _set_aside(dest)
-    _copy_atomic(source, dest)
+    with staged(dest) as tmp:
+        shutil.copyfile(source, tmp)
+        _set_aside(dest)
     return dest
 
 
 def _from_download(spec: DataFile, dest: Path, tried: list[str]) -> Path | None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{spec.name}.download.")
-    os.close(fd)
     try:
-        _download(spec, Path(tmp))
-        _set_aside(dest)
-        os.replace(tmp, dest)
+        with staged(dest) as tmp:
+            _download(spec, tmp)
+            _set_aside(dest)  # only once a checked copy is ready to take its place
         return dest
     except Exception as err:  # network down, proxy, wrong bytes: all end in the same advice
         tried.append(f"{spec.url} ({type(err).__name__}: {err})")
         return None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 NAMES_ALPHABET = "abcdefghijklmnopqrstuvwxyz"

@@ -208,7 +208,6 @@ def _model_builder(section: str, spec: dict, block_size: int, data: str, vocab_s
         raise where.error("args", f"{section}: args.vocab_size does not match the data: {data} has a vocabulary "
                                   f"of {vocab_size} (leave vocab_size out: it comes from the data)", section)
     try:
-        inspect.signature(entry.build).bind(vocab_size, block_size, **args)
         entry(vocab_size, block_size, **args)  # build once now: a bad value shows before training
     except (ValueError, TypeError) as err:
         raise where.error("args" if "args" in spec else "model",

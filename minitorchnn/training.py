@@ -7,6 +7,7 @@ Evaluation (evaluation.py), sampling (sampling.py) and checkpoints (checkpoint.p
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -44,7 +45,12 @@ def progress_enabled(progress: bool | None, steps: int) -> bool:
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite, or grew far above where it started; training stopped."""
+    """The loss became NaN or infinite, or grew far above where it started; training stopped.
+    steps_kept: how many steps' losses are worth keeping in the history (up to the one that went wrong)."""
+
+    def __init__(self, message: str, steps_kept: int) -> None:
+        super().__init__(message)
+        self.steps_kept = steps_kept
 
 
 @dataclass
@@ -141,8 +147,8 @@ def fit(model: Module, optimizer: Optimizer, next_batch, config: TrainConfig, on
                     raise KeyboardInterrupt(f"{name}: training interrupted after step {done} of {steps}")
         finished = True
     except TrainingDiverged as err:
-        done = err.args[1]  # keep the losses up to the step that went wrong
-        raise TrainingDiverged(err.args[0]) from None
+        done = err.steps_kept  # keep the losses up to the step that went wrong
+        raise
     finally:
         bar.close()
         if history is not None and not finished:  # what was trained before the stop stays on record
@@ -169,11 +175,10 @@ def _check_losses(losses: Tensor, start: int, end: int, lrs: list[float], name: 
     if here:
         first = start + int(bad.nonzero()[0])
         value = losses[first].item()
-        why = ("became" if not torch.isfinite(losses[first]) else
-               f"reached {value:.4g}, more than {DIVERGED_FACTOR:g}x its starting value {losses[0].item():.4g} "
-               f"(or above {DIVERGED_LOSS:g}):")
-        shown = "" if torch.isfinite(losses[first]) else f" {value}"
-        raise TrainingDiverged(f"{name}: the loss {why}{shown} at step {first + 1} of {len(losses)} "
+        what = (f"became {value}" if not math.isfinite(value) else
+                f"reached {value:.4g}, more than {DIVERGED_FACTOR:g}x its starting value {losses[0].item():.4g} "
+                f"(or above {DIVERGED_LOSS:g}),")
+        raise TrainingDiverged(f"{name}: the loss {what} at step {first + 1} of {len(losses)} "
                                f"(lr={lrs[first]:g}); training stopped. Try a smaller learning rate.", first + 1)
 
 
