@@ -159,10 +159,8 @@ def _train_config(base: TrainConfig, table: dict, where: _Locator, section: str)
             raise where.error(key, f"{section}: unknown setting {key!r}; known: {', '.join(TRAIN_KEYS)}", section)
     try:
         return base.replace(**table)
-    except ConfigError as err:
+    except ConfigError as err:  # wrong kinds of value too: TrainConfig checks every type itself
         raise where.error(err.field, f"{section}: {err}", section) from None
-    except TypeError as err:  # a value of the wrong kind, e.g. a string where a number belongs
-        raise where.error(next(iter(table)), f"{section}: {err}", section) from None
 
 
 def _variant(name: str, spec, data: str, vocab_size: int, train: TrainConfig, where: _Locator) -> Variant:

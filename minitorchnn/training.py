@@ -141,8 +141,10 @@ def fit(model: Module, optimizer: Optimizer, next_batch, config: TrainConfig, on
                     checked = i + 1
                     bar.update(checked - bar.n)
                 done = i + 1
-                for hook in hooks:
-                    hook(Step(i + 1, steps, loss, optimizer.lr, optimizer, model))
+                if hooks:
+                    state = Step(done, steps, loss, optimizer.lr, optimizer, model)
+                    for hook in hooks:
+                        hook(state)
                 if interrupt.requested:
                     raise KeyboardInterrupt(f"{name}: training interrupted after step {done} of {steps}")
         finished = True
