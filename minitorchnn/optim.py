@@ -115,7 +115,7 @@ class StepDecay:
 
 
 class ExponentialDecay:
-    """The seed notebook's schedule: lr0 * gamma ** (step // every)."""
+    """A stepped exponential decay: lr0 * gamma ** (step // every)."""
 
     def __init__(self, lr: float, gamma: float = 0.95, every: int = 200) -> None:
         self.lr, self.gamma, self.every = lr, gamma, every

@@ -183,7 +183,7 @@ def test_layernorm_matches_torch(shape):
 
 def test_the_seed_notebooks_layernorm_differs_from_torch_and_ours_does_not():
     x = torch.randn(64, 8)
-    # the seed notebook: unbiased std, eps added outside the square root
+    # a common hand-written version: unbiased std, eps added outside the square root
     seed = (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-8)
     reference = nn.functional.layer_norm(x, (8,))
     assert (seed - reference).abs().max() > 0.03  # std over 8 values: off by a factor sqrt(7/8)

@@ -64,7 +64,7 @@ def test_step_decay_is_the_lectures_schedule():
     assert schedule(150_000) == 0.01 and schedule(199_999) == 0.01
 
 
-def test_exponential_decay_is_the_seed_notebooks_schedule():
+def test_exponential_decay_steps_down_every_200_steps():
     schedule = mtn.ExponentialDecay(0.01)
     assert schedule(0) == 0.01 and schedule(199) == 0.01
     assert schedule(200) == pytest.approx(0.0095) and schedule(1000) == pytest.approx(0.01 * 0.95**5)
