@@ -1,4 +1,4 @@
-"""Dilated causal convolutions and the WaveNet stack of the WaveNet paper, channels-last (B, T, C)."""
+"""Dilated causal convolutions, full and depthwise, and the WaveNet stack of the WaveNet paper; channels last."""
 from __future__ import annotations
 
 import torch
@@ -39,6 +39,42 @@ class CausalConv1d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, dilation={self.dilation}"
+
+
+class DepthwiseCausalConv1d(Module):
+    """out[:, t, c] = bias[c] + sum_j x[:, t - (kernel_size - 1 - j) * dilation, c] * weight[j, c]; (B, T, C) -> same.
+
+    Depthwise: every channel is convolved with its own kernel and channels never mix, so a layer costs
+    kernel_size * C weights instead of kernel_size * C * C. It mixes each position with a few earlier
+    ones (a cheap, local "look back"); attention and the feed-forward net do the mixing across channels.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 4, dilation: int = 1, bias: bool = True) -> None:
+        for name, value in (("channels", channels), ("kernel_size", kernel_size), ("dilation", dilation)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DepthwiseCausalConv1d: {name} must be an integer >= 1, got {value!r}")
+        self.channels, self.kernel_size, self.dilation = channels, kernel_size, dilation
+        self.weight = (torch.randn(kernel_size, channels) / kernel_size**0.5).requires_grad_()  # fan_in = kernel_size
+        self.bias = torch.zeros(channels, requires_grad=True) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.channels:
+            raise ValueError(f"{self!r} expected input (B, T, {self.channels}), got {tuple(x.shape)}")
+        T = x.shape[1]
+        pad = (self.kernel_size - 1) * self.dilation
+        x = torch.cat([x.new_zeros(x.shape[0], pad, self.channels), x], dim=1)  # (B, pad + T, C)
+        out = x[:, pad:] * self.weight[-1]  # the last tap is the current position
+        for j in range(self.kernel_size - 1):  # tap j looks (kernel_size - 1 - j) * dilation steps back
+            out = out + x[:, j * self.dilation: j * self.dilation + T] * self.weight[j]
+        return out if self.bias is None else out + self.bias  # (B, T, C)
+
+    @property
+    def receptive_field(self) -> int:
+        return (self.kernel_size - 1) * self.dilation + 1
+
+    def extra_repr(self) -> str:
+        return (f"{self.channels}, kernel_size={self.kernel_size}, dilation={self.dilation}"
+                + ("" if self.bias is not None else ", bias=False"))
 
 
 class WaveNetLayer(Module):

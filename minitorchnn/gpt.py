@@ -82,22 +82,37 @@ class GPT(LanguageModel):
     """A decoder-only transformer: ids (B, T) -> logits (B, T, vocab_size), for T <= block_size.
 
     Everything after vocab_size is keyword-only, so n_head and n_layer cannot be swapped by accident.
-    The defaults are the course's CPU configuration (818,241 parameters for 65 characters).
+    The defaults are the course's CPU configuration (818,241 parameters for 65 characters). nanoGPT's
+    choices are options: bias=False (no biases in Linear and LayerNorm), activation="gelu", and
+    tie_weights=True (the head reuses the token embedding, transposed, and has no bias).
     """
 
     def __init__(self, vocab_size: int, *, block_size: int = 64, n_embd: int = 128, n_head: int = 4,
-                 n_layer: int = 4, dropout: float = 0.0) -> None:
+                 n_layer: int = 4, dropout: float = 0.0, bias: bool = True, activation: str = "relu",
+                 tie_weights: bool = False) -> None:
         check_sizes(type(self).__name__, vocab_size=vocab_size, block_size=block_size, n_embd=n_embd,
                     n_head=n_head, n_layer=n_layer)
         self.vocab_size, self.block_size = vocab_size, block_size
         self.n_embd, self.n_head, self.n_layer = n_embd, n_head, n_layer
+        self.bias, self.activation, self.tie_weights = bias, activation, tie_weights
         self.token_embedding = Embedding(vocab_size, n_embd)
         self.position_embedding = Embedding(block_size, n_embd)
         self.dropout = Dropout(dropout)
-        self.blocks = [Block(n_embd, n_head, block_size, dropout) for _ in range(n_layer)]
-        self.ln_f = LayerNorm1d(n_embd)
-        self.lm_head = Linear(n_embd, vocab_size)
+        self.blocks = [self.make_block(layer, dropout) for layer in range(n_layer)]
+        self.ln_f = LayerNorm1d(n_embd, bias=bias)
+        self.lm_head = None if tie_weights else Linear(n_embd, vocab_size, bias)
         init_gpt_weights(self, n_layer)
+
+    def make_block(self, layer: int, dropout: float) -> Block:
+        """The transformer block at depth `layer` (0 = next to the embeddings); WaveGPT makes its own."""
+        return Block(self.n_embd, self.n_head, self.block_size, dropout, self.bias, self.activation)
+
+    def head(self, x: Tensor) -> Tensor:
+        """The final LayerNorm and the output layer: (B, T, n_embd) -> logits (B, T, vocab_size)."""
+        x = self.ln_f(x)
+        if self.lm_head is None:  # tied: score each character by its own embedding vector
+            return x @ self.token_embedding.weight.t()
+        return self.lm_head(x)
 
     def embed(self, idx: Tensor) -> Tensor:
         """Token plus position embeddings: ids (B, T) -> (B, T, n_embd)."""
@@ -109,8 +124,11 @@ class GPT(LanguageModel):
         x = self.embed(idx)  # (B, T, C)
         for block in self.blocks:
             x = block(x)
-        return self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        return self.head(x)  # (B, T, vocab_size)
 
     def extra_repr(self) -> str:
+        nanogpt = "".join([", bias=False" if not self.bias else "",
+                           f", activation={self.activation!r}" if self.activation != "relu" else "",
+                           ", tie_weights=True" if self.tie_weights else ""])
         return (f"vocab_size={self.vocab_size}, block_size={self.block_size}, n_embd={self.n_embd}, "
-                f"n_head={self.n_head}, n_layer={self.n_layer}")
+                f"n_head={self.n_head}, n_layer={self.n_layer}{nanogpt}")

@@ -155,10 +155,11 @@ class BatchNorm1dPerPosition(BatchNorm1d):
 class LayerNorm1d(Module):
     """Normalise each position over its channels: (..., C) -> (..., C), as torch.nn.LayerNorm(C)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, bias: bool = True) -> None:
         self.num_features, self.eps = num_features, eps
         self.gamma = torch.ones(num_features, requires_grad=True)
-        self.beta = torch.zeros(num_features, requires_grad=True)
+        # without a bias, beta stays a zero buffer (as torch.nn.LayerNorm(bias=False)): nothing learns it
+        self.beta = torch.zeros(num_features, requires_grad=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(self, x, self.num_features)
@@ -167,7 +168,7 @@ class LayerNorm1d(Module):
         return LayerNormFunction.apply(x, self.gamma, self.beta, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}"
+        return f"{self.num_features}, eps={self.eps}" + ("" if self.beta.requires_grad else ", bias=False")
 
 
 class FlattenConsecutive(Module):
@@ -212,6 +213,13 @@ class ReLU(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(x)
+
+
+class GELU(Module):
+    """Elementwise x * Phi(x), Phi the standard normal CDF (the exact form of torch.nn.GELU), any shape."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 0.5 * x * (1.0 + torch.erf(x * 0.5**0.5))
 
 
 class Dropout(Module):

@@ -11,7 +11,7 @@ from .gpt import GPT
 from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
                      Sequential, Tanh)
 from .module import Module
-from .wavegpt import WaveGPT
+from .wavegpt import ParallelWaveGPT, WaveGPT
 
 
 def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,
@@ -102,6 +102,10 @@ def _wavegpt(vocab_size: int, block_size: int, **kwargs) -> WaveGPT:
     return WaveGPT(vocab_size, block_size=block_size, **kwargs)
 
 
+def _parallel_wavegpt(vocab_size: int, block_size: int, **kwargs) -> ParallelWaveGPT:
+    return ParallelWaveGPT(vocab_size, block_size=block_size, **kwargs)
+
+
 # The one list of the course's models: the command line and experiment files read it, and the
 # vocabulary size always comes from the data.
 MODELS: dict[str, ModelSpec] = {
@@ -112,7 +116,9 @@ MODELS: dict[str, ModelSpec] = {
     "wavenet": ModelSpec(lambda vocab_size, block_size, **kw: wavenet(vocab_size, block_size, **kw), "names", 8,
                          batchnorm=True, description="the hierarchical WaveNet"),
     "gpt": ModelSpec(_gpt, "text", 64, description="the GPT"),
-    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with a causal WaveNet stream"),
+    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with dilated causal convolutions in its blocks"),
+    "wavegpt-parallel": ModelSpec(_parallel_wavegpt, "text", 64,
+                                  description="GPT with a causal WaveNet stream beside it (the first WaveGPT)"),
 }
 
 

@@ -95,3 +95,28 @@ def test_generate_refuses_bad_arguments_and_seeds_on_the_models_device():
         model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
     assert torch.equal(model.generate(idx, 20, seed=3), model.generate(idx, 20, seed=3))
     assert model.generate(idx, 0).shape == (1, 1)
+
+
+def test_nanogpts_choices_as_options():
+    """bias=False, activation="gelu", tie_weights=True: nanoGPT's model, here as options of ours."""
+    torch.manual_seed(0)
+    model = mtn.GPT(20, block_size=16, n_embd=32, n_head=4, n_layer=2, bias=False, activation="gelu",
+                    tie_weights=True)
+    names = [name for name, _ in model.named_parameters()]
+    assert not [n for n in names if n.endswith(("bias", "beta"))] and "lm_head.weight" not in names
+    assert isinstance(model.blocks[0].ffwd.net[1], mtn.GELU)
+    idx = torch.randint(0, 20, (2, 16))
+    x = model.embed(idx)
+    for block in model.blocks:
+        x = block(x)
+    expected = torch.nn.functional.layer_norm(x, (32,), model.ln_f.gamma) @ model.token_embedding.weight.t()
+    torch.testing.assert_close(model(idx), expected, rtol=1e-5, atol=1e-6)  # the head is the embedding
+    mtn.cross_entropy(model(idx), torch.roll(idx, -1, 1)).backward()
+    assert model.token_embedding.weight.grad is not None
+    untied = mtn.GPT(20, block_size=16, n_embd=32, n_head=4, n_layer=2)
+    assert untied.num_parameters() - model.num_parameters() == (
+        32 * 20 + 20  # the untied head and its bias
+        + 2 * (3 * 32 + 32 + 4 * 32 + 32 + 2 * 32)  # per block: qkv, proj, ffwd biases, two LayerNorm betas
+        + 32)  # the final LayerNorm's beta
+    with pytest.raises(ValueError, match="FeedForward: activation must be one of relu, gelu, got 'swish'"):
+        mtn.GPT(20, activation="swish")

@@ -217,13 +217,27 @@ def test_flatten_matches_torch():
     torch.testing.assert_close(mtn.Flatten()(x), nn.Flatten()(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("ours, theirs", [(mtn.Tanh(), nn.Tanh()), (mtn.ReLU(), nn.ReLU())])
-def test_activations_match_torch(ours, theirs):
-    x = torch.randn(6, 5, requires_grad=True)
+@pytest.mark.parametrize("ours, theirs, tol", [(mtn.Tanh(), nn.Tanh(), 0), (mtn.ReLU(), nn.ReLU(), 0),
+                                               (mtn.GELU(), nn.GELU(), 1e-6)])
+def test_activations_match_torch(ours, theirs, tol):
+    x = (torch.randn(6, 5) * 3).requires_grad_()
     (g_o,) = torch.autograd.grad(ours(x).sum(), x)
     (g_t,) = torch.autograd.grad(theirs(x).sum(), x)
-    torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
-    torch.testing.assert_close(g_o, g_t, rtol=0, atol=0)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=tol)
+    torch.testing.assert_close(g_o, g_t, rtol=0, atol=tol)
+
+
+def test_layernorm_without_bias_matches_torch_and_learns_no_beta():
+    ours = mtn.LayerNorm1d(8, bias=False)
+    theirs = nn.LayerNorm(8, bias=False)
+    with torch.no_grad():
+        ours.gamma.copy_(torch.rand(8) + 0.5)
+    with torch.no_grad():
+        theirs.weight.copy_(ours.gamma)
+    x = torch.randn(4, 5, 8)
+    torch.testing.assert_close(ours(x), theirs(x), **TOL)
+    assert [p is ours.gamma for p in ours.parameters()] == [True]  # beta is a zero buffer, not a parameter
+    assert torch.equal(ours.beta, torch.zeros(8)) and repr(ours) == "LayerNorm1d(8, eps=1e-05, bias=False)"
 
 
 def test_sequential_chains_layers_and_lists_their_parameters_in_order():

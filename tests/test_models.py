@@ -47,7 +47,7 @@ def test_models_registry_builds_every_model_for_the_vocabulary_it_is_given():
             logits = model(torch.zeros(2, spec.block_size, dtype=torch.long))
             assert logits.shape[-1] == vocab_size and logits.shape[0] == 2, name
     assert mtn.MODELS["wavenet"](27, 16)[0].num_embeddings == 27 and mtn.MODELS["gpt"](65, 32).block_size == 32
-    assert {name for name, spec in mtn.MODELS.items() if spec.data == "text"} == {"gpt", "wavegpt"}
+    assert {name for name, spec in mtn.MODELS.items() if spec.data == "text"} == {"gpt", "wavegpt", "wavegpt-parallel"}
 
 
 @pytest.mark.parametrize("block_size", [8, 16])
