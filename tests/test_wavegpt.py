@@ -106,11 +106,14 @@ def test_wavegpt_convolutions_sit_where_conv_at_says_and_change_the_output(conv_
     assert (model(idx) - with_convs).abs().max() > 1e-3
 
 
-def test_wavegpt_dilations_double_block_by_block_by_default():
-    model = mtn.WaveGPT(65)
-    assert model.dilations == (1, 2, 4, 8)
-    assert [b.conv_attn.dilation for b in model.blocks] == [1, 2, 4, 8]
-    assert model.conv_at == ("attn", "mlp") and model.kernel_size == 4
+def test_wavegpt_defaults_are_the_ablations_choice_and_doubling_is_wavenets():
+    model = mtn.WaveGPT(65)  # a width-4 convolution before the feed-forward net, dilation 1, in every block
+    assert model.conv_at == ("mlp",) and model.kernel_size == 4 and model.dilations == (1, 1, 1, 1)
+    assert all(b.conv_attn is None and b.conv_mlp.dilation == 1 for b in model.blocks)
+    doubling = mtn.WaveGPT(65, conv_at=("attn", "mlp"), dilations="doubling")
+    assert doubling.dilations == (1, 2, 4, 8)
+    assert [b.conv_attn.dilation for b in doubling.blocks] == [1, 2, 4, 8]
+    assert [b.conv_mlp.receptive_field for b in doubling.blocks] == [4, 7, 13, 25]
 
 
 def test_an_untrained_wavegpt_computes_what_its_gpt_does():
@@ -133,7 +136,7 @@ def test_an_untrained_wavegpt_computes_what_its_gpt_does():
 def test_wavegpt_has_within_2_percent_of_gpts_parameters_at_the_cpu_config():
     gpt, wavegpt = mtn.GPT(65), mtn.WaveGPT(65)  # same arguments, each with its own defaults
     assert gpt.num_parameters() == 818_241
-    assert wavegpt.num_parameters() == 818_241 + 4 * 2 * 4 * 128  # 4 blocks x 2 convolutions x kernel 4 x 128
+    assert wavegpt.num_parameters() == 818_241 + 4 * 4 * 128  # 4 blocks x one convolution x kernel 4 x 128
     assert abs(wavegpt.num_parameters() / gpt.num_parameters() - 1) <= 0.02
     assert mtn.WaveGPT(65, conv_at=("attn", "qkv", "mlp")).num_parameters() <= 1.02 * gpt.num_parameters()
 
