@@ -116,7 +116,7 @@ MODELS: dict[str, ModelSpec] = {
     "wavenet": ModelSpec(lambda vocab_size, block_size, **kw: wavenet(vocab_size, block_size, **kw), "names", 8,
                          batchnorm=True, description="the hierarchical WaveNet"),
     "gpt": ModelSpec(_gpt, "text", 64, description="the GPT"),
-    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with dilated causal convolutions in its blocks"),
+    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with causal depthwise convolutions in its blocks"),
     "wavegpt-parallel": ModelSpec(_parallel_wavegpt, "text", 64,
                                   description="GPT with a causal WaveNet stream beside it (the first WaveGPT)"),
 }

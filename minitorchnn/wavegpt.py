@@ -1,4 +1,4 @@
-"""WaveGPT: WaveNet's dilated causal convolutions inside a GPT's blocks; and the parallel-stream WaveGPT it replaced."""
+"""WaveGPT: WaveNet's causal convolutions inside a GPT's blocks; and the parallel-stream WaveGPT it replaced."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,9 +52,8 @@ class WaveBlock(Block):
         super().__init__(n_embd, n_head, block_size, dropout)
         if "qkv" in conv_at:
             self.attn = ConvAttention(n_embd, n_head, block_size, dropout, kernel_size, dilation)
-        conv = lambda where: (  # noqa: E731
-            DepthwiseCausalConv1d(n_embd, kernel_size, dilation, bias=False) if where in conv_at else None)
-        self.conv_attn, self.conv_mlp = conv("attn"), conv("mlp")
+        self.conv_attn = DepthwiseCausalConv1d(n_embd, kernel_size, dilation, bias=False) if "attn" in conv_at else None
+        self.conv_mlp = DepthwiseCausalConv1d(n_embd, kernel_size, dilation, bias=False) if "mlp" in conv_at else None
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.ln1(x)  # (B, T, C)
