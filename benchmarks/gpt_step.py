@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
+from timing import time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
 
 
 class TorchBlock(nn.Module):
@@ -82,23 +82,7 @@ def main() -> None:
         "plain torch": make_step(theirs, theirs_opt, F.cross_entropy, nn.utils.clip_grad_norm_),
     }
 
-    def timed(step) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for xb, yb in batches:
-            step(xb, yb)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - start) / len(batches)
-
-    for step in steps.values():  # warm up
-        timed(step)
-    times = {name: [] for name in steps}
-    for r in range(args.rounds):
-        order = list(steps) if r % 2 == 0 else list(steps)[::-1]
-        for name in order:
-            times[name].append(timed(steps[name]))
+    times = time_rounds(steps, batches, args.rounds, device)
     ratios = [o / t for o, t in zip(times["minitorchnn"], times["plain torch"])]
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{ours.num_parameters():,} parameters, batch 12 x 64 tokens, {args.rounds} rounds of {args.steps} steps")

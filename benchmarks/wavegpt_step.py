@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 import minitorchnn as mtn
+from timing import time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
 
 
 def main() -> None:
@@ -48,23 +48,7 @@ def main() -> None:
 
     steps = {name: make_step(model) for name, model in models.items()}
 
-    def timed(step) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for xb, yb in batches:
-            step(xb, yb)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - start) / len(batches)
-
-    for step in steps.values():  # warm up
-        timed(step)
-    times = {name: [] for name in steps}
-    for r in range(args.rounds):
-        order = list(steps) if r % 2 == 0 else list(steps)[::-1]
-        for name in order:
-            times[name].append(timed(steps[name]))
+    times = time_rounds(steps, batches, args.rounds, device)
     ratios = [w / g for w, g in zip(times["WaveGPT"], times["GPT"])]
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch 12 x 64 tokens, "
           f"{args.rounds} rounds of {args.steps} steps")

@@ -1,0 +1,31 @@
+"""Interleaved timing of training steps, shared by the benchmarks: every step function runs the same batches
+once per round, the order alternating from round to round, so that a slow moment of the machine hits all."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def time_rounds(steps: dict[str, Callable], batches: list, rounds: int, device: torch.device) -> dict[str, list[float]]:
+    """Seconds per step of each step function (called as step(xb, yb)), one entry per round, after a warm-up."""
+
+    def timed(step) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the GPU runs ahead of Python: time the work, not the queueing
+        start = time.perf_counter()
+        for xb, yb in batches:
+            step(xb, yb)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / len(batches)
+
+    for step in steps.values():  # warm up: first calls allocate and pick kernels
+        timed(step)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(rounds):
+        order = list(steps) if r % 2 == 0 else list(steps)[::-1]
+        for name in order:
+            times[name].append(timed(steps[name]))
+    return times
