@@ -57,9 +57,10 @@ def init(backend: str | None = None) -> torch.device:
     return device
 
 
-def launch_local(fn, nprocs: int, *args) -> None:
-    """Run fn(*args) in nprocs processes on this machine, as torchrun would (gloo on CPU): for tests,
-    benchmarks and notebooks. fn must be importable (defined at the top level of a module)."""
+def launch_local(fn, nprocs: int, *args, backend: str = "gloo") -> None:
+    """Run fn(*args) in nprocs processes on this machine, as torchrun would: for tests, benchmarks and
+    notebooks. gloo works on the CPU; "nccl" needs one GPU per process. fn must be importable (defined at
+    the top level of a module)."""
     import socket
 
     import torch.multiprocessing as mp
@@ -67,14 +68,14 @@ def launch_local(fn, nprocs: int, *args) -> None:
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_local_worker, args=(nprocs, port, fn, args), nprocs=nprocs, join=True)
+    mp.spawn(_local_worker, args=(nprocs, port, fn, args, backend), nprocs=nprocs, join=True)
 
 
-def _local_worker(local_rank: int, nprocs: int, port: int, fn, args) -> None:
+def _local_worker(local_rank: int, nprocs: int, port: int, fn, args, backend: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
                       LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nprocs))
     torch.set_num_threads(1)  # the processes share the machine's cores
-    init("gloo")
+    init(backend)
     try:
         fn(*args)
     finally:

@@ -1,5 +1,8 @@
 """The graded notebooks: student versions keep no solution, still compile, and every check fails on the stub."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,15 @@ def test_student_command_line(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "minitorchnn.course", "student", str(tmp_path / "none"),
                               str(tmp_path / "x")], capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.startswith("error: no .ipynb notebooks in")
+
+
+@pytest.mark.parametrize("env_ci, expected", [(None, "true"), ("false", "false"), ("true", "true")])
+def test_the_readme_test_command_runs_the_notebooks_short_unless_ci_is_set(env_ci, expected):
+    """notebooks/conftest.py makes plain `python -m pytest` run the notebooks short; an explicit CI wins."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if env_ci is not None:
+        env["CI"] = env_ci
+    conftest = NOTEBOOKS[0].parent / "conftest.py"
+    code = f"import os, runpy; runpy.run_path({str(conftest)!r}); print(os.environ['CI'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
