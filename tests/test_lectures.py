@@ -1,0 +1,46 @@
+"""Every loss a lecture quotes (a number with four decimals) is one its notebook printed or a committed
+results/ table holds: a lecture cannot drift from the runs behind it."""
+import csv
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOUR_DECIMALS = r"(?<![\d.])\d+\.\d{4}(?!\d)"
+EXTERNAL = {"1.4697": "nanoGPT's README, quoted with its source in lecture 04"}
+CHECKED = ["04_gpt", "05_wavegpt"]  # the lectures whose every number has been traced so far
+
+
+def notebook_outputs(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                     for cell in cells for out in cell.get("outputs", []))
+
+
+def results_numbers() -> set[str]:
+    """Every four-decimal number in results/, CSV values rounded, and each variant's mean over seeds."""
+    numbers = set()
+    for path in (ROOT / "results").iterdir():
+        numbers |= set(re.findall(FOUR_DECIMALS, path.read_text()))
+        if path.suffix == ".csv":
+            val = defaultdict(list)
+            for row in csv.DictReader(path.open()):
+                numbers |= {f"{float(row[split]):.4f}" for split in ("train", "val") if row.get(split)}
+                val[row["variant"]].append(float(row["val"]))
+            numbers |= {f"{statistics.mean(v):.4f}" for v in val.values()}
+    return numbers
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_every_number_of_the_lecture_comes_from_a_committed_output(name):
+    lecture = (ROOT / "lectures" / f"{name}.md").read_text()
+    printed = set(re.findall(FOUR_DECIMALS, notebook_outputs(ROOT / "notebooks" / f"{name}.ipynb")))
+    known = printed | results_numbers() | set(EXTERNAL)
+    quoted = re.findall(FOUR_DECIMALS, lecture)
+    assert quoted, f"lecture {name} quotes no numbers: is the pattern still right?"
+    missing = sorted(set(quoted) - known)
+    assert not missing, f"lectures/{name}.md quotes {missing}, found in no output of notebooks/{name}.ipynb or results/"
