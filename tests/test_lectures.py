@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FOUR_DECIMALS = r"(?<![\d.])\d+\.\d{4}(?!\d)"
 EXTERNAL = {"1.4697": "nanoGPT's README, quoted with its source in lecture 04",
             "2.1701": "the makemore lectures' MLP, the anchor lectures 01 and 02 compare with",
+            "2.1057": "the makemore lectures' BatchNorm MLP, the anchor of lecture 02",
             "1.9937": "the makemore WaveNet lecture's val, the anchor of lecture 03"}
-CHECKED = ["01_mlp", "03_wavenet", "04_gpt", "05_wavegpt"]  # the lectures whose every number has been traced so far
+CHECKED = ["01_mlp", "02_batchnorm_layernorm", "03_wavenet", "04_gpt", "05_wavegpt"]  # the lectures whose every number has been traced so far
 
 
 def notebook_outputs(path: Path) -> str:
