@@ -1,7 +1,7 @@
 """Time one AdamW training step of WaveGPT against the GPT it extends, at the course's CPU config.
 
 Config: n_layer 4, n_head 4, n_embd 128, block_size 64, batch 12, vocab 65; WaveGPT with its defaults
-(depthwise causal convolutions of width 4 before attention and before the MLP, dilations 1, 2, 4, 8).
+(a depthwise causal convolution of width 4, dilation 1, before the feed-forward net of every block).
 Both run in this process on the same batches, interleaved in rounds (the order alternates); the script
 prints the median step times and the median per-round ratio WaveGPT / GPT (goal: at most 1.2x).
 

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from .layers import Linear
-from .module import Module
+from .module import Module, check_sizes
 
 
 class CausalConv1d(Module):
@@ -50,9 +50,7 @@ class DepthwiseCausalConv1d(Module):
     """
 
     def __init__(self, channels: int, kernel_size: int = 4, dilation: int = 1, bias: bool = True) -> None:
-        for name, value in (("channels", channels), ("kernel_size", kernel_size), ("dilation", dilation)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DepthwiseCausalConv1d: {name} must be an integer >= 1, got {value!r}")
+        check_sizes("DepthwiseCausalConv1d", channels=channels, kernel_size=kernel_size, dilation=dilation)
         self.channels, self.kernel_size, self.dilation = channels, kernel_size, dilation
         self.weight = (torch.randn(kernel_size, channels) / kernel_size**0.5).requires_grad_()  # fan_in = kernel_size
         self.bias = torch.zeros(channels, requires_grad=True) if bias else None

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from .attention import Block
 from .layers import Dropout, Embedding, LayerNorm1d, Linear
-from .module import Module, inference
+from .module import Module, check_sizes, inference
 
 
 class LanguageModel(Module):
@@ -55,13 +55,6 @@ class LanguageModel(Module):
                 next_id = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
                 idx = torch.cat([idx, next_id], dim=1)
         return idx
-
-
-def check_sizes(name: str, **sizes: int) -> None:
-    """Every size of a model must be a whole number >= 1: refused in the constructor, not at the first batch."""
-    for key, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: {key} must be an integer >= 1, got {value!r}")
 
 
 def init_gpt_weights(model: Module, n_layer: int) -> None:

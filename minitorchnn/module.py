@@ -136,6 +136,13 @@ class Module:
         return "\n".join(lines)
 
 
+def check_sizes(name: str, **sizes: int) -> None:
+    """Every size of a layer or model must be a whole number >= 1: refused in the constructor, not at a batch."""
+    for key, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: {key} must be an integer >= 1, got {value!r}")
+
+
 def _moved(t: Tensor, device, dtype) -> Tensor:
     """t on the new device/dtype; a parameter stays a leaf that requires grad."""
     target_dtype = dtype if (dtype is not None and t.is_floating_point()) else t.dtype

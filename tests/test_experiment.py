@@ -69,7 +69,7 @@ def test_layers_are_built_as_written(tmp_path):
     (GOOD.replace('"Linear(30, 50)"', '"Linear(30, size=50)"'),
      r"line 14: variants.relu.layers\[2\] 'Linear\(30, size=50\)': missing a required argument: "
      r"'out_features'; it takes Linear\(in_features, out_features, bias=True\)"),
-    (GOOD.replace('model = "mlp"', 'model = "mlp3"'), r"line 9: variants.plain: unknown model 'mlp3'; known models: mlp, mlp-bn, wavenet, gpt, wavegpt"),
+    (GOOD.replace('model = "mlp"', 'model = "mlp3"'), r"line 9: variants.plain: unknown model 'mlp3'; known models: mlp, mlp-bn, wavenet, gpt, wavegpt, wavegpt-parallel$"),
     (GOOD.replace('block_size = 3\n\n[variants.relu]', 'block_size = 3\nargs = { hidden = 5 }\n\n[variants.relu]'),
      r"line 11: variants.plain: model 'mlp' cannot be built with these arguments \(.*unexpected keyword argument "
      r"'hidden'\)"),
@@ -140,7 +140,7 @@ def test_cli_reports_a_bad_file_without_a_traceback(tmp_path):
     (GOOD.replace('model = "mlp"', 'model = "gpt"'), r"line 9: variants.plain: model 'gpt' reads text data, not "
                                                      r"names; models for names: mlp, mlp-bn, wavenet"),
     ('name = "tiny"\ndata = "shakespeare"\nsteps = 20\n\n[variants.plain]\nmodel = "mlp"\n',
-     r"line 6: variants.plain: model 'mlp' reads names data, not shakespeare; models for shakespeare: gpt, wavegpt"),
+     r"line 6: variants.plain: model 'mlp' reads names data, not shakespeare; models for shakespeare: gpt, wavegpt, wavegpt-parallel$"),
     (GOOD.replace("block_size = 3\n\n[variants.relu]", "block_size = 3\nargs = { vocab_size = 65 }\n\n[variants.relu]"),
      r"line 11: variants.plain: args.vocab_size does not match the data: names has a vocabulary of 27"),
     ('name = "tiny"\nsteps = 20\n\n[variants]\nplain = { model = "mlp", block_size = 3 }\n'
