@@ -175,15 +175,19 @@ class AdamW(Optimizer):
         beta1, beta2 = self.betas
         bias1 = 1 - beta1**self.step_count  # m and v start at 0: undo that bias early on
         bias2 = 1 - beta2**self.step_count
-        for p, m, v in zip(self.params, self.m, self.v):
-            if p.grad is None:
-                continue
-            g = p.grad
-            p.mul_(1 - self.lr * self.weight_decay)  # decoupled weight decay
-            m.lerp_(g, 1 - beta1)  # m = beta1 * m + (1 - beta1) * g
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = beta2 * v + (1 - beta2) * g^2
-            denom = (v.sqrt() / math.sqrt(bias2)).add_(self.eps)
-            p.addcdiv_(m, denom, value=-self.lr / bias1)  # p -= lr * m_hat / (sqrt(v_hat) + eps)
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
+        m, v = [self.m[i] for i in live], [self.v[i] for i in live]
+        # torch._foreach_op(list, ...) does op to every tensor of the list: the same maths as a loop over the
+        # parameters, but one call instead of one per tensor (on a GPU each call is a kernel launch, ~5 us)
+        torch._foreach_mul_(params, 1 - self.lr * self.weight_decay)  # decoupled weight decay
+        torch._foreach_lerp_(m, grads, 1 - beta1)  # m = beta1 * m + (1 - beta1) * g
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)  # v = beta2 * v + (1 - beta2) * g^2
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, math.sqrt(bias2))
+        torch._foreach_add_(denom, self.eps)  # sqrt(v_hat) + eps
+        torch._foreach_addcdiv_(params, m, denom, value=-self.lr / bias1)  # p -= lr * m_hat / (sqrt(v_hat) + eps)
 
     def __repr__(self) -> str:
         return f"AdamW(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
@@ -219,8 +223,7 @@ def clip_grad_norm(params: list[Tensor], max_norm: float) -> Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))  # norm of the per-tensor norms
     scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # 1 when the norm is already small enough
-    for g in grads:
-        g.mul_(scale)
+    torch._foreach_mul_(grads, scale)  # every gradient times the same scale, in one call (see AdamW.step)
     return total

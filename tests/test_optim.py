@@ -79,6 +79,24 @@ def test_adamw_matches_torch_over_several_steps(weight_decay):
                       rtol=1e-5, atol=1e-6)
 
 
+def test_adamw_updates_every_tensor_of_the_list_and_skips_those_without_a_gradient():
+    torch.manual_seed(0)
+    shapes = [(4, 3), (3,), (2, 2)]
+    ours = [torch.randn(s, requires_grad=True) for s in shapes]
+    theirs = [w.detach().clone().requires_grad_() for w in ours]
+    opt_ours = mtn.AdamW(ours, lr=1e-2, weight_decay=0.1)
+    opt_theirs = torch.optim.AdamW(theirs, lr=1e-2, weight_decay=0.1)
+    for _ in range(5):
+        x = torch.randn(5, 4)
+        for ws, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            ((x @ ws[0]).tanh() @ ws[1]).square().sum().backward()  # ws[2] gets no gradient
+            opt.step()
+    for w, t in zip(ours, theirs):
+        torch.testing.assert_close(w, t, rtol=1e-5, atol=1e-6)
+    assert torch.equal(opt_ours.m[2], torch.zeros(2, 2))  # never stepped: its state stays zero
+
+
 def test_adamw_state_round_trip():
     w = torch.ones(3, requires_grad=True)
     opt = mtn.AdamW([w], lr=0.1)
