@@ -121,10 +121,9 @@ class UpdateRatioTracker:
     """
 
     def __init__(self, model: Module, every: int = 1) -> None:
-        self.weights = {name: p for name, p in model.named_parameters() if p.ndim == 2}
-        self.every = every
+        self.model, self.every = model, every
         self.steps: list[int] = []
-        self.ratios: dict[str, list[float]] = {name: [] for name in self.weights}
+        self.ratios: dict[str, list[float]] = {name: [] for name, p in model.named_parameters() if p.ndim == 2}
 
     def __call__(self, s) -> None:
         """The on_step hook: record after the update of step s.step, made with learning rate s.lr."""
@@ -133,11 +132,18 @@ class UpdateRatioTracker:
 
     def record(self, step: int, lr: float) -> None:
         """Record the ratios of an update of lr * grad, with the gradients the weights hold now."""
+        # look the weights up now, not when the tracker was made: RegisterModel may have moved the model
+        # to the GPU since, and moving makes new tensors
+        params = dict(self.model.named_parameters())
+        weights = [params[name] for name in self.ratios]
+        if any(p.grad is None for p in weights):
+            missing = [name for name, p in zip(self.ratios, weights) if p.grad is None]
+            raise ValueError(f"UpdateRatioTracker.record: no gradient on {missing}; call it after backward()")
         with torch.no_grad():
-            values = torch.stack([(lr * p.grad).std() / p.std() for p in self.weights.values()])
+            values = torch.stack([(lr * p.grad).std() / p.std() for p in weights])
             values = values.log10().tolist()  # one read from the device for all layers
         self.steps.append(step)
-        for name, v in zip(self.weights, values):
+        for name, v in zip(self.ratios, values):
             self.ratios[name].append(v)
 
     def plot(self, ax=None):
@@ -148,7 +154,7 @@ class UpdateRatioTracker:
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3))
         for name, values in self.ratios.items():
-            ax.plot(self.steps, values, label=f"{name} {tuple(self.weights[name].shape)}")
+            ax.plot(self.steps, values, label=f"{name} {tuple(dict(self.model.named_parameters())[name].shape)}")
         ax.axhline(-3, color="k", linestyle="--", linewidth=1)  # the rule-of-thumb level
         ax.set_xlabel("step")
         ax.set_ylabel("log10(update std / data std)")

@@ -71,19 +71,22 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad
-            if self.weight_decay:
-                grad = grad + self.weight_decay * p  # L2 penalty folded into the gradient
-            if self.momentum:
-                v = self.velocity[i]
-                # the first step starts the running direction at the gradient itself
-                v = grad.clone() if v is None else v.mul_(self.momentum).add_(grad)
-                self.velocity[i] = v
-                grad = v
-            p.add_(grad, alpha=-self.lr)  # p -= lr * grad, in one in-place kernel
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
+        # one torch._foreach call updates every tensor of the list (see AdamW.step)
+        if self.weight_decay:
+            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)  # L2 penalty folded into the gradient
+        if self.momentum:
+            for i in live:  # a velocity starting at 0 makes the first step's direction the gradient itself
+                if self.velocity[i] is None:
+                    self.velocity[i] = torch.zeros_like(self.params[i])
+            velocity = [self.velocity[i] for i in live]
+            torch._foreach_mul_(velocity, self.momentum)
+            torch._foreach_add_(velocity, grads)  # v = momentum * v + grad
+            grads = velocity
+        torch._foreach_add_(params, grads, alpha=-self.lr)  # p -= lr * grad
 
 
 class Constant:
@@ -176,6 +179,8 @@ class AdamW(Optimizer):
         bias1 = 1 - beta1**self.step_count  # m and v start at 0: undo that bias early on
         bias2 = 1 - beta2**self.step_count
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
         params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
         m, v = [self.m[i] for i in live], [self.v[i] for i in live]
         # torch._foreach_op(list, ...) does op to every tensor of the list: the same maths as a loop over the

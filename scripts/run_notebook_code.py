@@ -7,7 +7,8 @@ The committed outputs are full-length CPU runs, so with CI unset a mismatch mean
 
     MPLBACKEND=Agg python scripts/run_notebook_code.py notebooks/01_mlp.ipynb
 
-One notebook per process, as one fresh kernel per notebook. Exit status 1 if a cell raised or a checked
+One notebook per process, as one fresh kernel per notebook. `--cells 1,2,31` runs only those code cells
+(the setup cells and one section, say). Exit status 1 if a cell raised or a checked
 output differs. It writes nothing back into the notebook.
 """
 from __future__ import annotations
@@ -73,7 +74,7 @@ def run_cell(source: str, namespace: dict, name: str) -> None:
             print(repr(value))
 
 
-def run_notebook(path: Path) -> tuple[bool, float]:
+def run_notebook(path: Path, only: set[int] | None = None) -> tuple[bool, float]:
     import matplotlib.pyplot as plt
 
     cells = json.loads(path.read_text())["cells"]
@@ -83,7 +84,7 @@ def run_notebook(path: Path) -> tuple[bool, float]:
     os.chdir(path.parent)  # as nbval does: the kernel starts in the notebook's folder
     try:
         for i, cell in enumerate(cells):
-            if cell["cell_type"] != "code":
+            if cell["cell_type"] != "code" or (only is not None and i not in only):
                 continue
             print(f"--- {path.name} cell {i} ---", flush=True)
             tee, cell_start = Tee(sys.stdout), time.perf_counter()
@@ -109,8 +110,10 @@ def run_notebook(path: Path) -> tuple[bool, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", type=Path)
+    parser.add_argument("--cells", help="comma-separated cell numbers (0-based, all cells counted) to run alone")
     args = parser.parse_args()
-    ok, seconds = run_notebook(args.notebook.resolve())
+    only = {int(n) for n in args.cells.split(",")} if args.cells else None
+    ok, seconds = run_notebook(args.notebook.resolve(), only)
     print(f"{args.notebook}: {'ok' if ok else 'FAILED or an output differs'}, {seconds:.0f} s first to last cell")
     sys.exit(0 if ok else 1)
 

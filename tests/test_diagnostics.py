@@ -70,6 +70,24 @@ def test_update_ratio_tracker_records_log10_of_update_over_data():
     assert all(-6 < v < 0 for values in tracker.ratios.values() for v in values)
 
 
+def test_update_ratio_tracker_follows_the_model_when_it_moves():
+    # made before the move, as a notebook does before RegisterModel moves the model to the GPU; a dtype
+    # move on the CPU makes new tensors just as a device move does
+    model, _, _ = wavenet_and_batch()
+    tracker = mtn.UpdateRatioTracker(model, every=5)
+    model.to(dtype=torch.float64)
+    data = mtn.names_dataset(8)
+    reg = mtn.RegisterModel(model, "wavenet", device="cpu", verbose=False)
+    reg.train(*data["train"], steps=10, lr=0.1, seed=0, on_step=tracker)
+    w = model[2].weight
+    assert w.dtype == torch.float64 and tracker.steps == [5, 10]
+    assert tracker.ratios["2.weight"][-1] == pytest.approx(math.log10(((0.1 * w.grad).std() / w.detach().std()).item()), rel=1e-6)
+    for p in model.parameters():
+        p.grad = None
+    with pytest.raises(ValueError, match=r"UpdateRatioTracker.record: no gradient on \['0.weight', '2.weight'"):
+        tracker.record(11, 0.1)
+
+
 def test_plots_draw_one_line_per_layer():
     model, x, y = wavenet_and_batch()
     assert len(mtn.plot_activations(model, x).lines) == 3
