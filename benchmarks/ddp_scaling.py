@@ -14,39 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-import minitorchnn as mtn
 from minitorchnn import distributed
-
-CONFIG = dict(block_size=64, n_embd=128, n_head=4, n_layer=4)
-
-
-def run(steps: int, batch_per_process: int, device: str, out: str) -> None:
-    """Train and write this setting's tokens per second (from rank 0)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", distributed.rank())
-    data = mtn.shakespeare_dataset()
-    torch.manual_seed(0)
-    reg = mtn.RegisterModel(mtn.GPT(data.vocab_size, **CONFIG), "gpt", device=dev, verbose=False)
-    world = distributed.world_size()
-    batch = batch_per_process * world
-    train = dict(lr=1e-3, optimizer="adamw", clip=1.0, seed=0, eval_iters=1, progress=False, log=False)
-    reg.train_text(data, steps=5, batch_size=batch, block_size=CONFIG["block_size"], **train)  # warm up
-    distributed.barrier()
-    start = time.perf_counter()
-    reg.train_text(data, steps=steps, batch_size=batch, block_size=CONFIG["block_size"], **train)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    if distributed.is_main():
-        tokens = steps * batch * CONFIG["block_size"]
-        Path(out).write_text(json.dumps({"processes": world, "tokens_per_s": tokens / seconds,
-                                         "ms_per_step": 1000 * seconds / steps}))
+from minitorchnn.parallel_lab import GPT_CONFIG, measure_throughput
 
 
 def main() -> None:
@@ -60,13 +33,13 @@ def main() -> None:
         threads = torch.get_num_threads()
         if args.device == "cpu":  # the baseline: one process using every core's thread
             out = f"{tmp}/all_threads.json"
-            run(args.steps, args.batch_per_process, args.device, out)
+            measure_throughput(args.steps, args.batch_per_process, args.device, out)
             results[f"1 process, {threads} threads"] = json.loads(Path(out).read_text())
         for nprocs in (1, 2):
             out = f"{tmp}/{nprocs}.json"
-            distributed.launch_local(run, nprocs, args.steps, args.batch_per_process, args.device, out)
+            distributed.launch_local(measure_throughput, nprocs, args.steps, args.batch_per_process, args.device, out)
             results[f"{nprocs} process{'es' if nprocs > 1 else ''}, 1 thread each"] = json.loads(Path(out).read_text())
-    print(f"GPT {CONFIG}, AdamW, batch {args.batch_per_process} x 64 tokens per process, {args.steps} steps, "
+    print(f"GPT {GPT_CONFIG}, AdamW, batch {args.batch_per_process} x 64 tokens per process, {args.steps} steps, "
           f"device {args.device}, torch {torch.__version__}")
     for name, r in results.items():
         print(f"{name:28s} {r['tokens_per_s']:>10,.0f} tokens/s  ({r['ms_per_step']:.1f} ms per step)")
