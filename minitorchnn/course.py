@@ -1,6 +1,7 @@
 """Course tools. `python -m minitorchnn.course student notebooks/ OUTDIR` writes the student versions of
 the graded notebooks: each solution (between nbgrader's `### BEGIN SOLUTION` and `### END SOLUTION`
-markers) becomes `# YOUR CODE HERE` / `raise NotImplementedError()`, and every output is cleared."""
+markers) becomes `# YOUR CODE HERE` / `raise NotImplementedError()`, and every output is cleared.
+`python -m minitorchnn.course grade SUBMISSION... --source notebooks/` grades them (grading.py)."""
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     student = sub.add_parser("student", help="write student versions: solutions stubbed, outputs cleared")
     student.add_argument("source", type=Path, help="folder of graded notebooks (e.g. notebooks/)")
     student.add_argument("out", type=Path, help="folder to write the student notebooks to")
+    grader = sub.add_parser("grade", help="grade submissions with the instructor's checks")
+    grader.add_argument("submissions", type=Path, nargs="+", help="the students' notebooks")
+    grader.add_argument("--source", type=Path, required=True, help="folder of the instructor's notebooks")
+    grader.add_argument("--json", type=Path, help="write the grades as JSON to this file")
+    grader.add_argument("--csv", type=Path, help="write a gradebook (a row per submission) to this file")
+    grader.add_argument("--timeout", type=int, default=300, help="seconds a cell may run (default 300)")
+    grader.add_argument("--full", action="store_true", help="full-length training instead of the short CI mode")
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return grade_command(args)
     try:
         written = write_student_versions(args.source, args.out)
     except (FileNotFoundError, ValueError) as err:
@@ -72,6 +82,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for path in written:
         print(path)
+    return 0
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    """Check every submission first (exit 2 naming the first bad one), then grade them one by one."""
+    from . import grading
+
+    try:
+        for submission in args.submissions:
+            grading.check_submission(submission, args.source)
+    except grading.GradingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    grades = []
+    for submission in args.submissions:
+        grades.append(grading.grade(submission, args.source, timeout=args.timeout, full=args.full))
+        print(grading.table(grades[-1]), flush=True)
+    if args.json:
+        grading.write_json(grades, args.json)
+    if args.csv:
+        grading.write_csv(grades, args.csv)
     return 0
 
 
