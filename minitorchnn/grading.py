@@ -187,7 +187,7 @@ def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = F
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    result, failed = Grade(notebook=submission.name), {}
+    result, failed = Grade(notebook=str(submission)), {}  # the path: it names the student
     for solution, check in exercises(graded):
         name = _nbgrader(graded["cells"][solution])["grade_id"]
         max_points = float(_nbgrader(graded["cells"][check]).get("points", 0))

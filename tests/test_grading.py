@@ -134,7 +134,7 @@ def test_the_command_line_grades_a_folder_to_json_and_csv_past_an_endless_loop(s
     assert [(g["points"], g["max_points"]) for g in grades] == [(5, 6), (6, 6)]
     rows = list(csv.reader((tmp_path / "g.csv").open()))
     assert rows == [["notebook", "ex1", "ex2", "ex3", "points", "max_points"],
-                    ["hw.ipynb", "2", "3", "0", "5", "6"], ["hw.ipynb", "2", "3", "1", "6", "6"]]
+                    [str(loop), "2", "3", "0", "5", "6"], [str(good), "2", "3", "1", "6", "6"]]
 
 
 @pytest.mark.parametrize("case, message", [
