@@ -172,11 +172,9 @@ def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = F
     from nbclient import NotebookClient
 
     submission = Path(submission)
+    check_submission(submission, source_dir)
     instructor_path = Path(source_dir) / submission.name
-    if not instructor_path.exists():
-        raise GradingError(f"{submission}: no instructor notebook {instructor_path}")
-    instructor = load_notebook(instructor_path)
-    graded, notes = graded_notebook(instructor, load_notebook(submission), str(submission))
+    graded, notes = graded_notebook(load_notebook(instructor_path), load_notebook(submission), str(submission))
     graded = nbformat.reads(json.dumps(graded), as_version=4)  # what nbclient runs; it writes the outputs in
     env = {"CI": "false" if full else "true", "MINITORCHNN_PROGRESS": "0"}
     saved = {k: os.environ.get(k) for k in env}
@@ -186,7 +184,10 @@ def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = F
                        resources={"metadata": {"path": str(instructor_path.parent.resolve())}}).execute()
     finally:
         for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                del os.environ[k]
+            else:
+                os.environ[k] = v
     result, failed = Grade(notebook=str(submission)), {}  # the path: it names the student
     for solution, check in exercises(graded):
         name = _nbgrader(graded["cells"][solution])["grade_id"]
