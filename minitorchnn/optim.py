@@ -27,6 +27,11 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define step()")
 
+    def with_grads(self) -> tuple[list[int], list[Tensor], list[Tensor]]:
+        """The indices, tensors and gradients of the parameters that have a gradient (the rest sit out)."""
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        return live, [self.params[i] for i in live], [self.params[i].grad for i in live]
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
@@ -71,10 +76,9 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        live, params, grads = self.with_grads()
         if not live:
             return
-        params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
         # one torch._foreach call updates every tensor of the list (see AdamW.step)
         if self.weight_decay:
             grads = torch._foreach_add(grads, params, alpha=self.weight_decay)  # L2 penalty folded into the gradient
@@ -178,10 +182,9 @@ class AdamW(Optimizer):
         beta1, beta2 = self.betas
         bias1 = 1 - beta1**self.step_count  # m and v start at 0: undo that bias early on
         bias2 = 1 - beta2**self.step_count
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        live, params, grads = self.with_grads()
         if not live:
             return
-        params, grads = [self.params[i] for i in live], [self.params[i].grad for i in live]
         m, v = [self.m[i] for i in live], [self.v[i] for i in live]
         # torch._foreach_op(list, ...) does op to every tensor of the list: the same maths as a loop over the
         # parameters, but one call instead of one per tensor (on a GPU each call is a kernel launch, ~5 us)
