@@ -90,14 +90,13 @@ def grade_command(args: argparse.Namespace) -> int:
     from . import grading
 
     try:
-        for submission in args.submissions:
-            grading.check_submission(submission, args.source)
+        prepared = [grading.prepare(submission, args.source) for submission in args.submissions]
     except grading.GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     grades = []
-    for submission in args.submissions:
-        grades.append(grading.grade(submission, args.source, timeout=args.timeout, full=args.full))
+    for submission, ready in zip(args.submissions, prepared):
+        grades.append(grading.grade(submission, args.source, timeout=args.timeout, full=args.full, prepared=ready))
         print(grading.table(grades[-1]), flush=True)
     if args.json:
         grading.write_json(grades, args.json)

@@ -104,12 +104,13 @@ def graded_notebook(instructor: dict, submission: dict, name: str) -> tuple[dict
     """The instructor's notebook with the student's solutions in it; a note for each cell used whole."""
     submitted = {_nbgrader(c).get("grade_id"): cell_source(c) for c in submission["cells"]
                  if _nbgrader(c).get("solution")}
-    expected = [_nbgrader(instructor["cells"][i]).get("grade_id") for i, _ in exercises(instructor)]
+    solutions = [i for i, _ in exercises(instructor)]
+    expected = [_nbgrader(instructor["cells"][i]).get("grade_id") for i in solutions]
     if sorted(submitted, key=str) != sorted(expected, key=str):
         raise GradingError(f"{name}: its solution cells {sorted(submitted, key=str)} do not match the instructor's "
                            f"{sorted(expected, key=str)}")
     graded, notes = copy.deepcopy(instructor), {}
-    for i, _ in exercises(instructor):
+    for i in solutions:
         cell = graded["cells"][i]
         source, grade_id = cell_source(cell), _nbgrader(cell)["grade_id"]
         if source.count(BEGIN) != submitted[grade_id].count(BEGIN) and BEGIN in submitted[grade_id]:
@@ -157,31 +158,33 @@ def _error(cell: dict, timeout: int) -> dict | None:
     return error
 
 
-def check_submission(submission: Path, source_dir: Path) -> None:
-    """Raise GradingError if the submission cannot be graded (before anything runs)."""
+def prepare(submission: Path, source_dir: Path) -> tuple[dict, dict[str, str], Path]:
+    """The notebook to run for a submission, its notes, and the folder it runs in; GradingError if it can't be."""
     notebook = load_notebook(submission)
     instructor_path = Path(source_dir) / Path(submission).name
     if not instructor_path.exists():
         raise GradingError(f"{submission}: no instructor notebook {instructor_path}")
-    graded_notebook(load_notebook(instructor_path), notebook, str(submission))
+    graded, notes = graded_notebook(load_notebook(instructor_path), notebook, str(submission))
+    return graded, notes, instructor_path.parent.resolve()
 
 
-def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = False) -> Grade:
-    """Run the instructor's notebook with the submission's solutions and score every check."""
+def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = False,
+          prepared: tuple[dict, dict[str, str], Path] | None = None) -> Grade:
+    """Run the instructor's notebook with the submission's solutions and score every check.
+
+    prepared: what prepare() returned for this submission, when the caller checked it already.
+    """
     import nbformat
     from nbclient import NotebookClient
 
-    submission = Path(submission)
-    check_submission(submission, source_dir)
-    instructor_path = Path(source_dir) / submission.name
-    graded, notes = graded_notebook(load_notebook(instructor_path), load_notebook(submission), str(submission))
+    graded, notes, folder = prepared or prepare(submission, source_dir)
     graded = nbformat.reads(json.dumps(graded), as_version=4)  # what nbclient runs; it writes the outputs in
     env = {"CI": "false" if full else "true", "MINITORCHNN_PROGRESS": "0"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
         NotebookClient(graded, timeout=timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
-                       resources={"metadata": {"path": str(instructor_path.parent.resolve())}}).execute()
+                       resources={"metadata": {"path": str(folder)}}).execute()
     finally:
         for k, v in saved.items():
             if v is None:
