@@ -18,7 +18,7 @@ from .gpt import GPT
 from .layers import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequential, Tanh
 from .loss import cross_entropy
 from .models import mlp
-from .optim import SGD
+from .optim import SGD, StepDecay
 from .training import RegisterModel
 
 NAMES_MODELS = ("layernorm", "batchnorm", "sync-batchnorm")
@@ -51,7 +51,7 @@ def train_names(name: str, steps: int, batch_size: int, out_dir: str) -> None:
     model = names_model(name)
     if distributed.world_size() > 1:
         distributed.broadcast_parameters(model)  # the copies start equal (here they already are: same seed)
-    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt, schedule = SGD(model.parameters(), lr=0.1, momentum=0.9), StepDecay(steps)  # 0.1, then 0.01
     generator = torch.Generator().manual_seed(0)
     mine = distributed.shard(batch_size)
     losses = []
@@ -61,7 +61,7 @@ def train_names(name: str, steps: int, batch_size: int, out_dir: str) -> None:
         opt.zero_grad()
         loss.backward()
         distributed.all_reduce_gradients(model.parameters())  # the mean gradient over all B rows
-        opt.lr = 0.1 if step < steps * 3 // 4 else 0.01
+        opt.lr = schedule(step)
         opt.step()
         losses.append(distributed.average(loss.detach()))  # the loss over the whole batch
     model.eval()
