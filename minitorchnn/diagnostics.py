@@ -153,8 +153,9 @@ class UpdateRatioTracker:
             raise ValueError("UpdateRatioTracker.plot: nothing recorded yet; pass the tracker to train(on_step=...)")
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3))
+        params = dict(self.model.named_parameters())
         for name, values in self.ratios.items():
-            ax.plot(self.steps, values, label=f"{name} {tuple(dict(self.model.named_parameters())[name].shape)}")
+            ax.plot(self.steps, values, label=f"{name} {tuple(params[name].shape)}")
         ax.axhline(-3, color="k", linestyle="--", linewidth=1)  # the rule-of-thumb level
         ax.set_xlabel("step")
         ax.set_ylabel("log10(update std / data std)")
