@@ -17,6 +17,7 @@ import argparse
 import ast
 import configparser
 import contextlib
+import functools
 import io
 import json
 import os
@@ -43,12 +44,18 @@ class Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def sanitize(text: str) -> str:
-    """Apply notebooks/sanitize.cfg's replacements, as nbval does before comparing."""
+@functools.cache
+def sanitizers() -> list[tuple[re.Pattern, str]]:
+    """notebooks/sanitize.cfg's replacements, read once."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "notebooks" / "sanitize.cfg")
-    for section in cfg.sections():
-        text = re.sub(cfg[section]["regex"], cfg[section]["replace"], text)
+    return [(re.compile(cfg[section]["regex"]), cfg[section]["replace"]) for section in cfg.sections()]
+
+
+def sanitize(text: str) -> str:
+    """Apply the replacements, as nbval does before comparing."""
+    for pattern, replacement in sanitizers():
+        text = pattern.sub(replacement, text)
     return text
 
 

@@ -2,6 +2,7 @@
 import copy
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_bad_submissions_are_one_line_errors_with_exit_code_2(case, message, sou
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1
-    assert __import__("re").match(message, out.stderr.strip()), out.stderr
+    assert re.match(message, out.stderr.strip()), out.stderr
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

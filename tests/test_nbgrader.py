@@ -19,7 +19,7 @@ pytest.importorskip("nbgrader", reason="nbgrader is in the dev extras: pip insta
 def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CI": "true", "MINITORCHNN_PROGRESS": "0",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # its alembic
-    out = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course_dir, env=env,
+    out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -32,7 +32,7 @@ def course_dir(tmp_path_factory):
     (root / "source" / "ps1").mkdir(parents=True)
     for path in NOTEBOOKS:
         shutil.copy(path, root / "source" / "ps1" / path.name)
-    nbgrader(root, "generate_assignment", "ps1")
+    nbgrader(root, "generate_assignment", "ps1", "--force")
     return root
 
 
@@ -49,10 +49,8 @@ def test_autograde_scores_the_solution_full_and_the_stubs_zero(course_dir):
     for student, folder in (("alice", "release"), ("bob", "source")):  # alice hands in the stubs, bob the solutions
         (course_dir / "submitted" / student / "ps1").mkdir(parents=True)
         shutil.copy(course_dir / folder / "ps1" / "01_mlp.ipynb", course_dir / "submitted" / student / "ps1")
-    nbgrader(course_dir, "autograde", "ps1")
-    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "grades.csv"], cwd=course_dir, check=True,
-                   capture_output=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
-                                                                     f"{os.environ.get('PATH', '')}"})
+    nbgrader(course_dir, "autograde", "ps1", "--force")
+    nbgrader(course_dir, "export", "--to", "grades.csv")
     scores = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader((course_dir / "grades.csv").open())}
     points = sum(c["metadata"]["nbgrader"].get("points", 0) for c in json.loads(NOTEBOOKS[0].read_text())["cells"]
                  if c["metadata"].get("nbgrader", {}).get("grade"))
