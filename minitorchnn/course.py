@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
 
 
 def cell_source(cell: dict) -> str:
@@ -28,7 +28,7 @@ def strip_solutions(source: str) -> str:
         indent = match.group(1)
         return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError(){match.group(2)}"
 
-    return _SOLUTION.sub(stub, source)
+    return SOLUTION.sub(stub, source)
 
 
 def student_notebook(notebook: dict) -> dict:

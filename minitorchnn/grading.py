@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .course import BEGIN, END, cell_source, strip_solutions
+from .course import BEGIN, END, SOLUTION, cell_source, strip_solutions
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -86,18 +86,13 @@ def student_code(template: str, submitted: str) -> list[str] | None:
 
 def fill_regions(instructor: str, code: list[str]) -> str:
     """The instructor's cell with region k's solution replaced by code[k] (markers kept)."""
-    region = re.compile(r"(^[ \t]*### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$)", re.M | re.S)
-    parts = region.split(instructor)
     regions = iter(code)
-    out = []
-    for part in parts:
-        if part.lstrip().startswith(BEGIN):
-            lines = part.split("\n")
-            body = next(regions)
-            out.append("\n".join([lines[0], body.rstrip("\n"), lines[-1]]))
-        else:
-            out.append(part)
-    return "".join(out)
+
+    def fill(match: re.Match) -> str:  # the region course.strip_solutions finds, with the student's code inside
+        lines = match.group(0).rstrip("\n").split("\n")
+        return "\n".join([lines[0], next(regions).rstrip("\n"), lines[-1]]) + match.group(2)
+
+    return SOLUTION.sub(fill, instructor)
 
 
 def graded_notebook(instructor: dict, submission: dict, name: str) -> tuple[dict, dict[str, str]]:
