@@ -1,6 +1,7 @@
 """Every loss a lecture quotes (a number with four decimals) is one its notebook printed or a committed
 results/ table holds: a lecture cannot drift from the runs behind it."""
 import csv
+import functools
 import json
 import re
 import statistics
@@ -38,12 +39,13 @@ def results_numbers() -> set[str]:
     return numbers
 
 
-def all_outputs() -> set[str]:
+@functools.cache
+def all_outputs() -> frozenset[str]:
     """Every four-decimal number a committed notebook printed, or results/ holds."""
     printed = set()
     for path in (ROOT / "notebooks").glob("[0-9]*.ipynb"):
         printed |= set(re.findall(FOUR_DECIMALS, notebook_outputs(path)))
-    return printed | results_numbers()
+    return frozenset(printed | results_numbers())
 
 
 @pytest.mark.parametrize("name", LECTURES)
