@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from timing import time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
+from timing import gpu_kernels_per_step, time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
 
 
 class TorchBlock(nn.Module):
@@ -90,6 +90,9 @@ def main() -> None:
         print(f"{name:12s} GPT step: {statistics.median(t) * 1e3:.1f} ms (median of rounds)")
     print(f"ratio minitorchnn / torch: {statistics.median(ratios):.3f}x "
           f"(range {min(ratios):.3f}-{max(ratios):.3f}; goal <= 1.15x)")
+    if device.type == "cuda":
+        counts = {name: gpu_kernels_per_step(step, *batches[0]) for name, step in steps.items()}
+        print("GPU kernels per step: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
 
 
 if __name__ == "__main__":

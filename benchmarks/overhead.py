@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
+from timing import gpu_kernels_per_step  # benchmarks/timing.py: scripts run from benchmarks/
 
 
 class TorchWaveNet(nn.Module):
@@ -101,6 +102,9 @@ def main() -> None:
     print(f"plain torch WaveNet step: {statistics.median(theirs_t) * 1e3:.3f} ms (median of rounds)")
     print(f"ratio minitorchnn / torch: {statistics.median(ratios):.3f}x (median of per-round ratios; "
           f"range {min(ratios):.3f}-{max(ratios):.3f}; goal <= 1.10x)")
+    if device.type == "cuda":
+        print(f"GPU kernels per step: minitorchnn {gpu_kernels_per_step(ours_step)}, "
+              f"plain torch {gpu_kernels_per_step(theirs_step)}")
 
 if __name__ == "__main__":
     main()

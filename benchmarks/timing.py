@@ -6,6 +6,20 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def gpu_kernels_per_step(step: Callable, *args) -> int:
+    """How many kernels (and copies) one call of step(*args) runs on the GPU, counted with torch.profiler.
+
+    A small model on a GPU waits on launches, not arithmetic: each kernel costs the host a few
+    microseconds to launch, so this count, not the FLOPs, sets the step time there."""
+    step(*args)  # warm: the first call may pick kernels and allocate
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        step(*args)
+        torch.cuda.synchronize()
+    return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
 def time_rounds(steps: dict[str, Callable], batches: list, rounds: int, device: torch.device) -> dict[str, list[float]]:

@@ -30,17 +30,17 @@ class MultiHeadAttention(Module):
             raise ValueError(f"{self!r} expected last dim {self.n_embd}, got {C}")
         if T > self.block_size:
             raise ValueError(f"{self!r} got a sequence of {T} tokens, longer than block_size={self.block_size}")
-        q, k, v = self.project_qkv(x).split(C, dim=2)  # 3 x (B, T, C)
-        # (B, T, C) -> (B, n_head, T, head_size): each head attends on its own slice of the channels
-        q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))
+        # (B, T, 3C) -> 3 x (B * n_head, T, head_size): each head attends on its own slice of the channels.
+        # One permute and one copy put queries, keys and values head-major together (a GPU launches one
+        # copy kernel, not one per tensor).
+        qkv = self.project_qkv(x).view(B, T, 3, self.n_head, self.head_size)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, B * self.n_head, T, self.head_size)
         # scores = mask + q @ k^T / sqrt(head_size), in one call (baddbmm) over the B * n_head heads.
         # Scaling keeps the scores at unit variance so the softmax does not saturate; the mask stops
         # every position from peeking at the future.
-        scores = torch.baddbmm(self.mask[:T, :T], q.reshape(B * self.n_head, T, self.head_size),
-                               k.reshape(B * self.n_head, T, self.head_size).transpose(1, 2),
-                               alpha=self.head_size**-0.5)  # (B * n_head, T, T)
+        scores = torch.baddbmm(self.mask[:T, :T], q, k.transpose(1, 2), alpha=self.head_size**-0.5)  # (B*nh, T, T)
         weights = self.attn_dropout(torch.softmax(scores, dim=-1))
-        out = weights.view(B, self.n_head, T, T) @ v  # (B, n_head, T, head_size)
+        out = torch.bmm(weights, v).view(B, self.n_head, T, self.head_size)
         out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.proj(out))
 

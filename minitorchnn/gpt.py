@@ -110,8 +110,9 @@ class GPT(LanguageModel):
     def embed(self, idx: Tensor) -> Tensor:
         """Token plus position embeddings: ids (B, T) -> (B, T, n_embd)."""
         self.check_length(idx)
-        pos = torch.arange(idx.shape[1], device=idx.device)
-        return self.dropout(self.token_embedding(idx) + self.position_embedding(pos))
+        # positions 0..T-1 are the table's first T rows: a slice, no lookup (and no index check) needed
+        pos = self.position_embedding.weight[: idx.shape[1]]  # (T, n_embd)
+        return self.dropout(self.token_embedding(idx) + pos)
 
     def forward(self, idx: Tensor) -> Tensor:
         x = self.embed(idx)  # (B, T, C)

@@ -9,11 +9,14 @@ from .backprop import BatchNormFunction, LayerNormFunction
 from .module import Module
 
 
-def _check_dtype(name: str, x: Tensor, weight: Tensor) -> None:
-    """A float64 or integer input into a float32 layer is a mistake worth naming, not a torch error later."""
+def _check_dtype(layer: Module, x: Tensor, weight: Tensor) -> None:
+    """A float64 or integer input into a float32 layer is a mistake worth naming, not a torch error later.
+
+    The layer's name is only written out on the error path: forward runs every step, and on a GPU
+    every microsecond of Python is time the GPU waits."""
     if x.dtype != weight.dtype:
         hint = " (token ids go into an Embedding first)" if not x.is_floating_point() else ""
-        raise TypeError(f"{name} expected a {weight.dtype} input like its weights, got {x.dtype}{hint}")
+        raise TypeError(f"{layer.short_name()} expected a {weight.dtype} input like its weights, got {x.dtype}{hint}")
 
 
 def _split_over_processes() -> str:
@@ -34,17 +37,20 @@ class Linear(Module):
         self.bias = torch.zeros(out_features, requires_grad=True) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_dtype(f"Linear({self.in_features}→{self.out_features})", x, self.weight)
+        _check_dtype(self, x, self.weight)
         if x.shape[-1] != self.in_features:
             raise ValueError(
-                f"Linear({self.in_features}→{self.out_features}) expected last dim {self.in_features}, "
-                f"got {x.shape[-1]} (input shape {tuple(x.shape)})"
+                f"{self.short_name()} expected last dim {self.in_features}, got {x.shape[-1]} "
+                f"(input shape {tuple(x.shape)})"
             )
         if self.bias is None:
             return x @ self.weight  # (..., out_features)
         if x.ndim == 2:
             return torch.addmm(self.bias, x, self.weight)  # bias + x @ weight in one kernel
         return x @ self.weight + self.bias
+
+    def short_name(self) -> str:
+        return f"Linear({self.in_features}→{self.out_features})"
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -102,7 +108,7 @@ class BatchNorm1d(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"{self!r} expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {tuple(x.shape)}")
         _check_channels(self, x, self.num_features)
-        _check_dtype(repr(self), x, self.gamma)
+        _check_dtype(self, x, self.gamma)
         if not self.training:
             scale = self.gamma * torch.rsqrt(self.running_var + self.eps)  # (C,)
             return (x - self.running_mean) * scale + self.beta
@@ -163,7 +169,7 @@ class LayerNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(self, x, self.num_features)
-        _check_dtype(repr(self), x, self.gamma)
+        _check_dtype(self, x, self.gamma)
         # biased variance and eps inside the square root, as torch.nn.LayerNorm (backprop.py has the maths)
         return LayerNormFunction.apply(x, self.gamma, self.beta, self.eps)
 

@@ -63,8 +63,12 @@ class Module:
         return ((n, t) for n, t in self._named_tensors() if not t.requires_grad)
 
     def parameters(self) -> list[Tensor]:
-        """Every trainable tensor of this layer and its sub-layers, in a fixed order."""
-        return [t for _, t in self.named_parameters()]
+        """Every trainable tensor of this layer and its sub-layers, in the order of named_parameters()."""
+        # the same walk as _named_tensors without building names: a training loop may call this every step
+        params = [t for t in vars(self).values() if isinstance(t, Tensor) and t.requires_grad]
+        for child in self.children():
+            params += child.parameters()
+        return params
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -123,6 +127,10 @@ class Module:
     def extra_repr(self) -> str:
         """The arguments shown inside the parentheses of repr(); layers override this."""
         return ""
+
+    def short_name(self) -> str:
+        """The name error messages give this layer: its repr, or something shorter where a layer has one."""
+        return repr(self)
 
     def __repr__(self) -> str:
         children = list(self.named_children())

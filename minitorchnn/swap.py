@@ -66,6 +66,9 @@ class TorchLayer(Module):
         yield from ((prefix + name, p) for name, p in self.module.named_parameters())
         yield from ((prefix + name, b) for name, b in self.module.named_buffers())
 
+    def parameters(self) -> list[Tensor]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
     def _move_own_tensors(self, device, dtype) -> None:
         self.module.to(device=device, dtype=dtype)
 

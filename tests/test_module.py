@@ -27,6 +27,14 @@ def test_finds_parameters_and_buffers_of_nested_layers_in_order():
     assert all(p.requires_grad and p.is_leaf for p in m.parameters())
 
 
+@pytest.mark.parametrize("make", [Pair, lambda: mtn.GPT(65, n_layer=2), lambda: mtn.WaveGPT(65, n_layer=2),
+                                  lambda: mtn.swap(mtn.wavenet(), mtn.BatchNorm1d, mtn.to_torch)])
+def test_parameters_are_the_tensors_of_named_parameters_in_the_same_order(make):
+    # parameters() takes a shortcut (no names); it must still list exactly what named_parameters() does
+    m = make()
+    assert [id(p) for p in m.parameters()] == [id(p) for _, p in m.named_parameters()]
+
+
 def test_sequential_state_dict_uses_the_same_names_as_torch():
     ours = mtn.Sequential([mtn.Linear(3, 4), mtn.BatchNorm1d(4)])
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
