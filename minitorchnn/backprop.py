@@ -21,14 +21,15 @@ def update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor
     running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
 
 
-def centre(x: Tensor, dim: int, keepdim: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def centre(x: Tensor, dim: int, keepdim: bool = False, one_kernel: bool | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """x minus its mean over dim, the mean, and the biased variance (divided by n, not n - 1).
 
     On a GPU, torch.var_mean reads x once in one kernel, where mean, subtract, square and mean launch
     four: small models there wait on launches, not on arithmetic. On a CPU var_mean is about ten times
-    slower than those four vectorised passes, so each device gets its own way to the same numbers.
+    slower than those four vectorised passes, so each device gets its own way to the same numbers
+    (one_kernel picks var_mean; by default on CUDA only).
     """
-    if x.is_cuda:
+    if x.is_cuda if one_kernel is None else one_kernel:
         var, mean = torch.var_mean(x, dim, keepdim=True, correction=0)
         xc = x - mean
     else:

@@ -1,8 +1,9 @@
 """The hand-written backward passes, checked by torch.autograd.gradcheck in float64."""
+import pytest
 import torch
 from torch.autograd import gradcheck
 
-from minitorchnn.backprop import BatchNormFunction, CrossEntropyFunction, LayerNormFunction
+from minitorchnn.backprop import BatchNormFunction, CrossEntropyFunction, LayerNormFunction, centre
 
 
 def f64(*shape):
@@ -44,3 +45,16 @@ def test_batchnorm_forward_updates_running_statistics_as_torch():
                             mean, var, 0.1)
     torch.testing.assert_close(mean, 0.1 * x.mean(0), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(var, 0.9 + 0.1 * x.var(0, unbiased=True), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dim, keepdim", [(0, False), (-1, True)])
+def test_centre_gives_the_same_numbers_in_one_kernel_as_in_four(dim, keepdim):
+    # the GPU takes torch.var_mean, the CPU four passes: both must be the batch/layer norm statistics
+    x = torch.randn(64, 3, 16, dtype=torch.float64) * 3 + 1
+    four, one = centre(x, dim, keepdim, one_kernel=False), centre(x, dim, keepdim, one_kernel=True)
+    expected_var, expected_mean = torch.var_mean(x, dim, keepdim=keepdim, correction=0)
+    for got in (four, one):
+        xc, mean, var = got
+        torch.testing.assert_close(mean, expected_mean, rtol=0, atol=1e-12)
+        torch.testing.assert_close(var, expected_var, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(xc, x - x.mean(dim, keepdim=True), rtol=0, atol=1e-12)
