@@ -106,5 +106,6 @@ def main() -> None:
         print(f"GPU kernels per step: minitorchnn {gpu_kernels_per_step(ours_step)}, "
               f"plain torch {gpu_kernels_per_step(theirs_step)}")
 
+
 if __name__ == "__main__":
     main()

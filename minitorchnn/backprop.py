@@ -29,7 +29,9 @@ def centre(x: Tensor, dim: int, keepdim: bool = False, one_kernel: bool | None =
     slower than those four vectorised passes, so each device gets its own way to the same numbers
     (one_kernel picks var_mean; by default on CUDA only).
     """
-    if x.is_cuda if one_kernel is None else one_kernel:
+    if one_kernel is None:
+        one_kernel = x.is_cuda
+    if one_kernel:
         var, mean = torch.var_mean(x, dim, keepdim=True, correction=0)
         xc = x - mean
     else:
