@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from timing import gpu_kernels_per_step  # benchmarks/timing.py: scripts run from benchmarks/
+from timing import gpu_kernels_per_step, time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
 
 
 class TorchWaveNet(nn.Module):
@@ -39,18 +38,6 @@ class TorchWaveNet(nn.Module):
         return self.head(x.squeeze(1))
 
 
-def time_steps(step, steps: int, device: torch.device) -> float:
-    """Seconds per step, averaged over `steps` steps."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200)
@@ -63,7 +50,7 @@ def main() -> None:
     torch.manual_seed(0)
     data = mtn.names_dataset(block_size=8)
     X, Y = (t.to(device) for t in data["train"])
-    batches = torch.randint(0, len(X), (args.steps, args.batch_size), device=device)
+    batches = [(ix,) for ix in torch.randint(0, len(X), (args.steps, args.batch_size), device=device)]
 
     ours = mtn.wavenet().to(device)
     ours_opt = mtn.SGD(ours.parameters(), lr=0.1)
@@ -72,12 +59,7 @@ def main() -> None:
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters()) == 76_579
 
     def make_step(model, opt, loss_fn):
-        i = 0
-
-        def step():
-            nonlocal i
-            ix = batches[i % args.steps]
-            i += 1
+        def step(ix):
             loss = loss_fn(model(X[ix]), Y[ix])
             opt.zero_grad()
             loss.backward()
@@ -85,16 +67,10 @@ def main() -> None:
 
         return step
 
-    ours_step = make_step(ours, ours_opt, mtn.cross_entropy)
-    theirs_step = make_step(theirs, theirs_opt, F.cross_entropy)
-    for step in (ours_step, theirs_step):  # warm up allocators and caches
-        time_steps(step, 50, device)
-    ours_t, theirs_t = [], []
-    for r in range(args.rounds):
-        # alternate who goes first, so a slow patch of the machine does not always hit the same side
-        pair = [(ours_t, ours_step), (theirs_t, theirs_step)]
-        for times, step in pair if r % 2 == 0 else pair[::-1]:
-            times.append(time_steps(step, args.steps, device))
+    steps = {"minitorchnn": make_step(ours, ours_opt, mtn.cross_entropy),
+             "plain torch": make_step(theirs, theirs_opt, F.cross_entropy)}
+    times = time_rounds(steps, batches, args.rounds, device)
+    ours_t, theirs_t = times["minitorchnn"], times["plain torch"]
     ratios = [o / t for o, t in zip(ours_t, theirs_t)]
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.rounds} rounds of {args.steps} steps")
@@ -103,8 +79,8 @@ def main() -> None:
     print(f"ratio minitorchnn / torch: {statistics.median(ratios):.3f}x (median of per-round ratios; "
           f"range {min(ratios):.3f}-{max(ratios):.3f}; goal <= 1.10x)")
     if device.type == "cuda":
-        print(f"GPU kernels per step: minitorchnn {gpu_kernels_per_step(ours_step)}, "
-              f"plain torch {gpu_kernels_per_step(theirs_step)}")
+        counts = {name: gpu_kernels_per_step(step, *batches[0]) for name, step in steps.items()}
+        print("GPU kernels per step: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
 
 
 if __name__ == "__main__":

@@ -22,15 +22,16 @@ def gpu_kernels_per_step(step: Callable, *args) -> int:
     return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
-def time_rounds(steps: dict[str, Callable], batches: list, rounds: int, device: torch.device) -> dict[str, list[float]]:
-    """Seconds per step of each step function (called as step(xb, yb)), one entry per round, after a warm-up."""
+def time_rounds(steps: dict[str, Callable], batches: list[tuple], rounds: int,
+                device: torch.device) -> dict[str, list[float]]:
+    """Seconds per step of each step function (called as step(*batch)), one entry per round, after a warm-up."""
 
     def timed(step) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()  # the GPU runs ahead of Python: time the work, not the queueing
         start = time.perf_counter()
-        for xb, yb in batches:
-            step(xb, yb)
+        for batch in batches:
+            step(*batch)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return (time.perf_counter() - start) / len(batches)
