@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from .course import BEGIN, END, SOLUTION, cell_source, strip_solutions
 
@@ -175,17 +176,9 @@ def grade(submission: Path, source_dir: Path, timeout: int = 120, full: bool = F
     graded, notes, folder = prepared or prepare(submission, source_dir)
     graded = nbformat.reads(json.dumps(graded), as_version=4)  # what nbclient runs; it writes the outputs in
     env = {"CI": "false" if full else "true", "MINITORCHNN_PROGRESS": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    try:
+    with mock.patch.dict(os.environ, env):  # the kernel inherits this process's environment; restored after
         NotebookClient(graded, timeout=timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
                        resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                del os.environ[k]
-            else:
-                os.environ[k] = v
     result, failed = Grade(notebook=str(submission)), {}  # the path: it names the student
     for solution, check in exercises(graded):
         name = _nbgrader(graded["cells"][solution])["grade_id"]
