@@ -19,6 +19,7 @@ EXTERNAL = {"1.4697": "nanoGPT's README, quoted with its source in lecture 04",
 LECTURES = sorted(p.stem for p in (ROOT / "lectures").glob("[0-9]*.md"))
 
 
+@functools.cache
 def notebook_outputs(path: Path) -> str:
     cells = json.loads(path.read_text())["cells"]
     return "\n".join("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
