@@ -4,7 +4,7 @@ Each process trains the course's CPU GPT config (n_layer 4, n_head 4, n_embd 128
 AdamW on Shakespeare at a fixed batch per process (weak scaling: 2 processes see twice the tokens per
 step). Prints tokens per second for each setting and the 2-process speedup.
 
-    python benchmarks/ddp_scaling.py [--steps 40] [--batch-per-process 12] [--device cpu|cuda]
+    python -m benchmarks.ddp_scaling [--steps 40] [--batch-per-process 12] [--device cpu|cuda]
 
 On CPU every process uses one thread; "1 process, all threads" shows what one process gets from the
 same cores without data parallelism. Under CUDA, 2 processes need 2 GPUs.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from minitorchnn import distributed
-from minitorchnn.parallel_lab import GPT_CONFIG, measure_throughput
+from minitorchnn.parallel import distributed
+from minitorchnn.parallel.workers import GPT_CONFIG, measure_throughput
 
 
 def main() -> None:

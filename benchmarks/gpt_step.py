@@ -6,7 +6,7 @@ F.scaled_dot_product_attention, torch.optim.AdamW). Both run in this process on 
 interleaved in rounds; the script prints the median step times and the median per-round ratio
 (goal: at most 1.15x).
 
-    python benchmarks/gpt_step.py [--steps 30] [--rounds 9] [--device cpu|cuda]
+    python -m benchmarks.gpt_step [--steps 30] [--rounds 9] [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from timing import gpu_kernels_per_step, time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
+from benchmarks.timing import gpu_kernels_per_step, time_rounds
 
 
 class TorchBlock(nn.Module):

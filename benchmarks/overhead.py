@@ -3,7 +3,7 @@
 Both run in this process on the same batches, interleaved in rounds so that machine noise hits both
 alike; the script prints the median step time of each and the median per-round ratio (goal: at most 1.10x).
 
-    python benchmarks/overhead.py [--steps 200] [--rounds 15] [--device cpu|cuda]
+    python -m benchmarks.overhead [--steps 200] [--rounds 15] [--device cpu|cuda]
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from timing import gpu_kernels_per_step, time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
+from benchmarks.timing import gpu_kernels_per_step, time_rounds
 
 
 class TorchWaveNet(nn.Module):

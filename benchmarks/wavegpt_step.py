@@ -5,7 +5,7 @@ Config: n_layer 4, n_head 4, n_embd 128, block_size 64, batch 12, vocab 65; Wave
 Both run in this process on the same batches, interleaved in rounds (the order alternates); the script
 prints the median step times and the median per-round ratio WaveGPT / GPT (goal: at most 1.2x).
 
-    python benchmarks/wavegpt_step.py [--steps 30] [--rounds 9] [--device cpu|cuda] [--threads N]
+    python -m benchmarks.wavegpt_step [--steps 30] [--rounds 9] [--device cpu|cuda] [--threads N]
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import statistics
 import torch
 
 import minitorchnn as mtn
-from timing import time_rounds  # benchmarks/timing.py: scripts run from benchmarks/
+from benchmarks.timing import time_rounds
 
 
 def main() -> None:

@@ -1,26 +1,16 @@
 """minitorchnn: hand-written layers on raw torch tensors, for learning how language models work."""
-from .attention import Block, FeedForward, MultiHeadAttention
-from .checkpoint import CheckpointError
-from .comparison import Comparison, Variant, compare
-from .config import ConfigError, TrainConfig
-from .conv import CausalConv1d, DepthwiseCausalConv1d, WaveNet, WaveNetLayer
-from .corpus import TextDataset, TokenCorpus, shakespeare_dataset, text_dataset
-from .data import CharVocab, data_path, names_dataset
-from .diagnostics import UpdateRatioTracker, activation_stats, gradient_stats, plot_activations, plot_gradients
-from .evaluation import LossTable, estimate_loss, evaluate
-from .experiment import Experiment, ExperimentError, load_experiment
-from .gpt import GPT, LanguageModel
-from .layers import (GELU, BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
-                     LayerNorm1d, Linear, ReLU, Sequential, Tanh)
-from .loss import cross_entropy
+from .data import CharVocab, TextDataset, TokenCorpus, data_path, names_dataset, shakespeare_dataset, text_dataset
+from .devices import default_device
+from .lab import (Comparison, Experiment, ExperimentError, TorchLayer, UpdateRatioTracker, Variant, activation_stats,
+                  compare, gradient_stats, load_experiment, plot_activations, plot_gradients, swap, to_torch)
 from .models import MODELS, ModelSpec, mlp, wavenet, wavenet_every_position
-from .module import Module
-from .optim import (SGD, AdamW, Constant, ExponentialDecay, Optimizer, StepDecay, WarmupCosine, clip_grad_norm,
-                    make_schedule)
-from .sampling import sample_names
-from .swap import TorchLayer, swap, to_torch
-from .training import RegisterModel, Step, TrainingDiverged, default_device, fit, print_every
-from .wavegpt import ParallelWaveGPT, WaveGPT
+from .nn import (GELU, GPT, SGD, AdamW, BatchNorm1d, BatchNorm1dPerPosition, Block, CausalConv1d, Constant,
+                 DepthwiseCausalConv1d, Dropout, Embedding, ExponentialDecay, FeedForward, Flatten, FlattenConsecutive,
+                 LanguageModel, LayerNorm1d, Linear, Module, MultiHeadAttention, Optimizer, ParallelWaveGPT, ReLU,
+                 Sequential, StepDecay, Tanh, WarmupCosine, WaveGPT, WaveNet, WaveNetLayer, clip_grad_norm,
+                 cross_entropy, make_schedule)
+from .train import (CheckpointError, ConfigError, LossTable, RegisterModel, Step, TrainConfig, TrainingDiverged,
+                    estimate_loss, evaluate, fit, print_every, sample_names)
 
 __version__ = "0.1.0"
 

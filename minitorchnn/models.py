@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .gpt import GPT
-from .layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
+from .nn.gpt import GPT
+from .nn.layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
                      Sequential, Tanh)
-from .module import Module
-from .wavegpt import ParallelWaveGPT, WaveGPT
+from .nn.module import Module
+from .nn.wavegpt import ParallelWaveGPT, WaveGPT
 
 
 def mlp(vocab_size: int = 27, block_size: int = 3, n_embd: int = 10, n_hidden: int = 200,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import minitorchnn as mtn
-from minitorchnn.__main__ import main
+from minitorchnn.cli import main
 
 
 def test_help_explains_the_options():
@@ -82,9 +82,9 @@ def test_options_that_would_do_nothing_or_lose_the_model_are_errors_before_train
 
 def test_missing_data_from_the_shell(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MINITORCHNN_DATA"}
-    code = ("import urllib.request, minitorchnn.data as d; d.project_root = lambda: __import__('pathlib').Path("
+    code = ("import urllib.request, minitorchnn.data.files as d; d.project_root = lambda: __import__('pathlib').Path("
             f"{str(tmp_path)!r}); urllib.request.urlopen = lambda *a, **k: (_ for _ in ()).throw(OSError('offline'));"
-            "from minitorchnn.__main__ import main; raise SystemExit(main(['--steps', '5']))")
+            "from minitorchnn.cli import main; raise SystemExit(main(['--steps', '5']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 2 and result.stderr.startswith("error: Could not find names.txt. Tried:")
     assert "Traceback" not in result.stderr and "set MINITORCHNN_DATA to a folder that has names.txt" in result.stderr
@@ -99,7 +99,7 @@ def test_the_configuration_printed_is_what_trains(capsys):
 
 
 def test_the_checkpoint_is_written_before_sampling(tmp_path, capsys, monkeypatch):
-    from minitorchnn.training import RegisterModel
+    from minitorchnn.train.loop import RegisterModel
 
     def broken_sample(self, *args, **kwargs):
         raise ValueError("sampling broke")

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from minitorchnn import distributed
+from minitorchnn.parallel import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; this machine has none")
@@ -64,10 +64,10 @@ def test_a_training_run_and_sampling_on_cuda():
     trains_and_samples("cuda")
 
 
-@pytest.mark.parametrize("script", ["gpt_step.py", "wavegpt_step.py", "overhead.py"])
+@pytest.mark.parametrize("script", ["gpt_step", "wavegpt_step", "overhead"])
 def test_the_step_benchmarks_run_on_cuda(script):
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--device", "cuda", "--steps", "5",
-                          "--rounds", "1"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--device", "cuda", "--steps", "5",
+                          "--rounds", "1"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "device cuda" in out.stdout and "ratio" in out.stdout
 

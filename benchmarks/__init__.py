@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks: run each from the repository root, `python -m benchmarks.overhead`."""

@@ -1,0 +1,288 @@
+"""compare(): train several model variants on the same batches over a few seeds, and tabulate the losses.
+
+An instructor's question "what does this layer buy us?" as one call:
+
+    results = mtn.compare({"plain": lambda: mtn.mlp(), "batchnorm": lambda: mtn.mlp(batchnorm=True)},
+                          mtn.names_dataset(3), steps=20_000)
+    results            # the table: parameters, train/val/test as mean ± std over seeds, ms per step
+    results.plot()     # the smoothed training-loss curves, one per variant
+
+With out_dir, every finished run is written to disk (its checkpoint, then its result.json), and a
+second call with the same out_dir picks up where the first stopped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..train.config import TrainConfig
+from ..data.corpus import TokenCorpus
+from ..data.names import NamesDataset
+from ..fileio import write_atomic
+from ..train.evaluation import LossTable
+from ..nn.module import Module, inference
+from ..train.loop import RegisterModel, progress_enabled
+
+# compare()'s starting settings: the lectures' SGD with the step schedule
+COMPARE_TRAINING = TrainConfig(schedule="step")
+VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # names become folder names: no '/', no '..'
+
+
+@dataclass
+class Variant:
+    """A model to compare: how to build it, and what differs in its data or training (block_size, lr, ...)."""
+
+    build: Callable[[], Module]
+    block_size: int | None = None
+    train: dict = field(default_factory=dict)  # overrides of compare()'s TrainConfig (lr=..., ...)
+
+
+def _as_variant(name: str, value) -> Variant:
+    if isinstance(value, Variant):
+        return value
+    if callable(value) and not isinstance(value, Module):  # a built model is callable too, but used up by one seed
+        return Variant(value)
+    raise TypeError(f"compare: variant {name!r} must be a function that builds a model (each seed starts "
+                    f"from a fresh one), or a Variant; got {type(value).__name__}")
+
+
+class Comparison:
+    """The runs of a comparison: one row per (variant, seed) and the training loss of every step."""
+
+    def __init__(self, runs: list[dict], curves: dict[tuple[str, int], list[float]]) -> None:
+        self.runs, self.curves = runs, curves
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(run["variant"] for run in self.runs))
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "val", "test") if any(s in run for run in self.runs)]
+
+    def values(self, variant: str, split: str) -> list[float]:
+        """The loss of one split for every seed of a variant."""
+        if variant not in self.variants:
+            raise KeyError(f"no variant {variant!r}; the variants are {self.variants}")
+        return [run[split] for run in self.runs if run["variant"] == variant]
+
+    def mean(self, variant: str, split: str = "val") -> float:
+        return statistics.mean(self.values(variant, split))
+
+    def table(self) -> LossTable:
+        """One row per variant: parameters, mean ± std of every split over the seeds, ms per step."""
+        rows = []
+        for name in self.variants:
+            runs = [run for run in self.runs if run["variant"] == name]
+            row: dict = {"variant": name, "parameters": f"{runs[0]['parameters']:,}", "seeds": str(len(runs))}
+            for split in self.splits:
+                vals = [run[split] for run in runs]
+                mean = f"{statistics.mean(vals):.4f}"
+                row[split] = f"{mean} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else mean
+            row["ms/step"] = f"{statistics.mean(run['ms_per_step'] for run in runs):.2f}"
+            rows.append(row)
+        return LossTable(rows)
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def to_markdown(self) -> str:
+        return self.table().to_markdown()
+
+    def _repr_markdown_(self) -> str:  # Jupyter renders the table
+        return self.to_markdown()
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """Every run as a CSV row (variant, seed, parameters, losses, ms_per_step); written to path if given."""
+        columns = ["variant", "seed", "parameters", *self.splits, "ms_per_step", "steps"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.runs)
+        if path is not None:
+            Path(path).write_text(buffer.getvalue())
+        return buffer.getvalue()
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Runs and loss curves as JSON; written to path if given."""
+        text = json.dumps({"runs": self.runs,
+                           "curves": [{"variant": v, "seed": s, "loss": c} for (v, s), c in self.curves.items()]})
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def plot(self, ax=None, window: int | None = None):
+        """The training loss of each variant (mean over seeds), averaged over windows of steps."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 4))
+        for name in self.variants:
+            curves = [torch.tensor(c) for (v, _), c in self.curves.items() if v == name]
+            length = min(len(c) for c in curves)
+            mean = torch.stack([c[:length] for c in curves]).mean(0)
+            k = window or max(1, length // 100)
+            n = length // k * k
+            smooth = mean[:n].view(-1, k).mean(1)
+            ax.plot(torch.arange(len(smooth)) * k + k / 2, smooth, label=f"{name} ({len(curves)} seeds)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss (window mean)")
+        ax.legend()
+        return ax
+
+
+def _train_one(name: str, variant: Variant, dataset, seed: int, config: TrainConfig,
+               device) -> tuple[RegisterModel, dict]:
+    """Build and train one variant with one seed; the seed fixes both the weights and the batches."""
+    torch.manual_seed(seed)
+    model = _build(name, variant)
+    reg = RegisterModel(model, name, f"seed {seed}", device=device, verbose=False)
+    config = config.replace(seed=seed)
+    if isinstance(dataset, TokenCorpus):
+        run = reg.train_text(dataset, config, block_size=variant.block_size, log=False, progress=False)
+        _, train_loss, val_loss = run["eval"][-1]  # estimate_loss at the last step
+        losses = {"train": train_loss, "val": val_loss}
+    else:
+        data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
+        run = reg.train(*data["train"], config, progress=False)
+        losses = reg.split_losses(data).rows[0]
+    result = {"seed": seed, "parameters": reg.n_parameters,
+              **{k: losses[k] for k in ("train", "val", "test") if k in losses},
+              "ms_per_step": 1000 * run["seconds"] / config.steps, "steps": config.steps}
+    return reg, {**result, "loss": run["loss"]}
+
+
+def _build(name: str, variant: Variant) -> Module:
+    model = variant.build()
+    if not isinstance(model, Module):
+        raise TypeError(f"variant {name!r}: its build function must return a minitorchnn Module, "
+                        f"got {type(model).__name__}")
+    return model
+
+
+def _dry_run(name: str, variant: Variant, dataset) -> None:
+    """Build the variant and run it on one small batch, so that a shape or vocabulary mistake names the
+    variant before the grid starts, not an hour into it."""
+    if isinstance(dataset, TokenCorpus):
+        if variant.block_size is None:
+            raise ValueError(f"variant {name!r}: compare on a text corpus needs the Variant's block_size")
+        x, _ = dataset.get_batch("train", 2, variant.block_size, generator=torch.Generator().manual_seed(0))
+        vocab_size = dataset.vocab_size
+    else:
+        data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
+        x, vocab_size = data["train"][0][:2], len(dataset.vocab)
+    with torch.random.fork_rng(devices=[]):  # building draws random weights: leave the global generator as it was
+        model = _build(name, variant)
+        try:
+            with inference(model):
+                logits = model(x)
+        except (ValueError, TypeError, IndexError, RuntimeError) as err:
+            raise ValueError(f"variant {name!r} fails on one batch of the data {tuple(x.shape)}: {err}") from None
+    if logits.shape[-1] != vocab_size:
+        raise ValueError(f"variant {name!r} predicts {logits.shape[-1]} classes, but the data has a vocabulary "
+                         f"of {vocab_size}: build it with vocab_size={vocab_size}")
+
+
+def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | None = None, seeds=(0, 1, 2), *,
+            config: TrainConfig | None = None, device=None, out_dir: str | Path | None = None,
+            identity: dict | None = None, progress: bool | None = None, **settings) -> Comparison:
+    """Train every variant with every seed and return the Comparison.
+
+    Training settings come as a TrainConfig and/or its fields by name (lr=..., schedule=...); a
+    Variant's own `train` dict overrides them for that variant. For one seed, every variant starts
+    from torch.manual_seed(seed) and draws the same minibatches (same indices, and the same examples
+    for any block_size). On a NamesDataset the losses are over whole splits; on a text corpus,
+    estimate_loss over eval_iters batches (train and val only). Every variant is first run on one
+    batch, so a broken one is named before anything trains. With out_dir, each finished run is saved as
+    out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json}, finished runs are not trained again, and
+    `identity` (what defines the experiment) must match the one stored there.
+    """
+    if not variants:
+        raise ValueError("compare needs at least one variant")
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"compare needs at least one integer seed, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"compare got the same seed twice in {list(seeds)}: a repeated seed repeats a run and "
+                         f"makes the spread over seeds look smaller than it is")
+    if steps is not None:
+        settings["steps"] = steps
+    base = (config or COMPARE_TRAINING).replace(**settings)
+    table = {name: _as_variant(name, value) for name, value in variants.items()}
+    configs = {}
+    for name, variant in table.items():
+        try:
+            configs[name] = base.replace(**variant.train)
+        except ValueError as err:
+            raise ValueError(f"variant {name!r}: {err}") from None
+    for name, variant in table.items():
+        _dry_run(name, variant, dataset)
+    if out_dir is not None:
+        bad = [name for name in table if not re.fullmatch(VARIANT_NAME, name)]
+        if bad:
+            raise ValueError(f"variant names become folder names: use letters, digits, '.', '_' and '-', got {bad}")
+        out_dir = Path(out_dir)
+        stored = {"variants": list(table), "steps": base.steps, "seeds": list(seeds),
+                  **{k: _plain(v) for k, v in vars(base).items() if k not in ("steps", "seed")},
+                  **(identity or {})}
+        _claim_folder(out_dir, stored)
+    grid = [(name, seed) for seed in seeds for name in table]
+    runs: list[dict] = []
+    curves: dict[tuple[str, int], list[float]] = {}
+    bar = tqdm(grid, desc="compare", disable=not progress_enabled(progress, 1000 * len(grid)), leave=False)
+    for name, seed in bar:
+        bar.set_postfix(variant=name, seed=seed, refresh=False)
+        folder = out_dir / "runs" / name / f"seed-{seed}" if out_dir is not None else None
+        if folder is not None and (folder / "result.json").exists():  # finished before: read, don't retrain
+            result = json.loads((folder / "result.json").read_text())
+        else:
+            reg, result = _train_one(name, table[name], dataset, seed, configs[name], device)
+            result = {"variant": name, **result}
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                reg.save(folder / "checkpoint.pt")
+                write_atomic(folder / "result.json", json.dumps(result))  # last: marks the run finished
+        curves[name, seed] = result.pop("loss")
+        runs.append(result)
+    bar.close()
+    comparison = Comparison(runs, curves)
+    if out_dir is not None:
+        comparison.to_csv(out_dir / "results.csv")
+        comparison.to_json(out_dir / "results.json")
+        (out_dir / "results.md").write_text(comparison.to_markdown() + "\n")
+    return comparison
+
+
+def _claim_folder(out_dir: Path, identity: dict) -> None:
+    """Make out_dir ours: store what defines the experiment, or check it is what is stored there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stored_path = out_dir / "experiment.json"
+    current = _plain(identity)  # as JSON would give it back (tuples become lists)
+    if stored_path.exists():
+        stored = json.loads(stored_path.read_text())
+        if stored != current:
+            changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+            raise ValueError(f"{out_dir} holds runs of a different experiment (settings that differ: {changed}); "
+                             f"use another output folder, or delete this one to start over")
+    else:
+        write_atomic(stored_path, json.dumps(current, indent=2))
+
+
+def _plain(value):
+    """A JSON-friendly stand-in for a setting (tuples become lists, a schedule function its name)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__name__", type(value).__name__)

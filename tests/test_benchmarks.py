@@ -1,0 +1,18 @@
+"""The step benchmarks run from the repository root as modules (python -m benchmarks.NAME), on the CPU.
+
+Only that they run and print their ratio is checked: timings are never asserted in a test."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("script", ["gpt_step", "overhead"])
+def test_a_step_benchmark_runs_from_the_repository_root(script):
+    out = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--steps", "2", "--rounds", "1"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "device cpu" in out.stdout and "ratio" in out.stdout
