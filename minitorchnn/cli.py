@@ -23,7 +23,8 @@ from .train.config import ConfigError, TrainConfig
 from .data.corpus import shakespeare_dataset, text_dataset
 from .data.names import names_dataset
 from .models import MODELS
-from .train.loop import RegisterModel, TrainingDiverged
+from .train.loop import TrainingDiverged
+from .train.register import RegisterModel
 
 COMMANDS = ("train", "compare")
 GPT_OPTIONS = ("n_layer", "n_head", "n_embd", "dropout", "eval_interval")  # what only gpt/wavegpt read

@@ -99,7 +99,7 @@ def test_the_configuration_printed_is_what_trains(capsys):
 
 
 def test_the_checkpoint_is_written_before_sampling(tmp_path, capsys, monkeypatch):
-    from minitorchnn.train.loop import RegisterModel
+    from minitorchnn.train.register import RegisterModel
 
     def broken_sample(self, *args, **kwargs):
         raise ValueError("sampling broke")

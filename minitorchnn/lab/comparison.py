@@ -30,7 +30,8 @@ from ..data.names import NamesDataset
 from ..fileio import write_atomic
 from ..train.evaluation import LossTable
 from ..nn.module import Module, inference
-from ..train.loop import RegisterModel, progress_enabled
+from ..train.loop import progress_enabled
+from ..train.register import RegisterModel
 
 # compare()'s starting settings: the lectures' SGD with the step schedule
 COMPARE_TRAINING = TrainConfig(schedule="step")

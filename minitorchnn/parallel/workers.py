@@ -19,7 +19,7 @@ from ..nn.layers import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequ
 from ..nn.loss import cross_entropy
 from ..models import mlp
 from ..nn.optim import SGD, StepDecay
-from ..train.loop import RegisterModel
+from ..train.register import RegisterModel
 
 NAMES_MODELS = ("layernorm", "batchnorm", "sync-batchnorm")
 GPT_CONFIG = dict(block_size=64, n_embd=128, n_head=4, n_layer=4)

@@ -2,7 +2,8 @@
 from .checkpoint import CheckpointError
 from .config import ConfigError, TrainConfig
 from .evaluation import LossTable, estimate_loss, evaluate
-from .loop import RegisterModel, Step, TrainingDiverged, fit, print_every
+from .loop import Step, TrainingDiverged, fit, print_every
+from .register import RegisterModel
 from .sampling import sample_names
 
 __all__ = ["CheckpointError", "ConfigError", "LossTable", "RegisterModel", "Step", "TrainConfig", "TrainingDiverged",
