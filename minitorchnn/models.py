@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .nn.gpt import GPT
-from .nn.layers import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
+from .nn import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
                      Sequential, Tanh)
 from .nn.module import Module
 from .nn.wavegpt import ParallelWaveGPT, WaveGPT

@@ -34,7 +34,7 @@ from ..data.corpus import shakespeare_dataset
 from ..data.vocab import CharVocab
 from ..data.files import data_path
 from ..data.names import load_words, names_dataset
-from ..nn.layers import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
+from ..nn import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
                          LayerNorm1d, Linear, ReLU, Sequential, Tanh)
 from ..models import MODELS
 

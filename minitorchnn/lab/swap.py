@@ -84,7 +84,7 @@ class TorchLayer(Module):
 def to_torch(layer: Module) -> TorchLayer:
     """torch.nn's counterpart of a minitorchnn Linear, Embedding, BatchNorm1d, LayerNorm1d, Tanh or ReLU,
     with the same weights and running statistics, wrapped as a TorchLayer."""
-    from ..nn.layers import BatchNorm1d, BatchNorm1dPerPosition, Embedding, LayerNorm1d, Linear, ReLU, Tanh
+    from ..nn import BatchNorm1d, BatchNorm1dPerPosition, Embedding, LayerNorm1d, Linear, ReLU, Tanh
 
     with torch.no_grad():
         if isinstance(layer, Linear):

@@ -4,10 +4,10 @@ attention, causal convolutions, GPT and WaveGPT, and the optimisers. Everything 
 from .attention import Block, FeedForward, MultiHeadAttention
 from .conv import CausalConv1d, DepthwiseCausalConv1d, WaveNet, WaveNetLayer
 from .gpt import GPT, LanguageModel
-from .layers import (GELU, BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
-                     LayerNorm1d, Linear, ReLU, Sequential, Tanh)
+from .layers import GELU, Dropout, Embedding, Flatten, FlattenConsecutive, Linear, ReLU, Sequential, Tanh
 from .loss import cross_entropy
 from .module import Module
+from .norm import BatchNorm1d, BatchNorm1dPerPosition, LayerNorm1d
 from .optim import (SGD, AdamW, Constant, ExponentialDecay, Optimizer, StepDecay, WarmupCosine, clip_grad_norm,
                     make_schedule)
 from .wavegpt import ParallelWaveGPT, WaveGPT

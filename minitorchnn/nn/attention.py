@@ -4,14 +4,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .layers import GELU, Dropout, LayerNorm1d, Linear, ReLU, Sequential
-from .module import Module
+from .layers import GELU, Dropout, Linear, ReLU
+from .module import Module, check_sizes
+from .norm import LayerNorm1d
 
 
 class MultiHeadAttention(Module):
     """Causal self-attention with n_head heads: (B, T, n_embd) -> (B, T, n_embd), T <= block_size."""
 
     def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0, bias: bool = True) -> None:
+        check_sizes("MultiHeadAttention", n_embd=n_embd, n_head=n_head, block_size=block_size)
         if n_embd % n_head != 0:
             raise ValueError(f"MultiHeadAttention: n_embd={n_embd} is not divisible by n_head={n_head}")
         self.n_embd, self.n_head, self.block_size = n_embd, n_head, block_size
@@ -26,21 +28,16 @@ class MultiHeadAttention(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, C = x.shape
-        if C != self.n_embd:
-            raise ValueError(f"{self!r} expected last dim {self.n_embd}, got {C}")
-        if T > self.block_size:
-            raise ValueError(f"{self!r} got a sequence of {T} tokens, longer than block_size={self.block_size}")
-        # (B, T, 3C) -> 3 x (B * n_head, T, head_size): each head attends on its own slice of the channels.
-        # One permute and one copy put queries, keys and values head-major together (a GPU launches one
-        # copy kernel, not one per tensor).
+        self.expect(C == self.n_embd, "expected last dim {}, got {}", self.n_embd, C)
+        self.expect(T <= self.block_size, "got a sequence of {} tokens, longer than block_size={}", T, self.block_size)
+        # (B, T, 3C) -> 3 x (B * n_head, T, head_size): each head attends on its own slice of the channels
         qkv = self.project_qkv(x).view(B, T, 3, self.n_head, self.head_size)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, B * self.n_head, T, self.head_size)
-        # scores = mask + q @ k^T / sqrt(head_size), in one call (baddbmm) over the B * n_head heads.
-        # Scaling keeps the scores at unit variance so the softmax does not saturate; the mask stops
-        # every position from peeking at the future.
+        # scores = q @ k^T / sqrt(head_size) + mask: scaled to unit variance so the softmax does not saturate,
+        # masked so no position peeks at the future. baddbmm does the three in one call (one kernel on a GPU).
         scores = torch.baddbmm(self.mask[:T, :T], q, k.transpose(1, 2), alpha=self.head_size**-0.5)  # (B*nh, T, T)
-        weights = self.attn_dropout(torch.softmax(scores, dim=-1))
-        out = torch.bmm(weights, v).view(B, self.n_head, T, self.head_size)
+        weights = self.attn_dropout(torch.softmax(scores, dim=-1))  # each row: how much t takes from each s <= t
+        out = torch.bmm(weights, v).view(B, self.n_head, T, self.head_size)  # weights @ v
         out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.proj(out))
 
@@ -56,16 +53,18 @@ ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
 
 
 class FeedForward(Module):
-    """Per-position MLP: Linear(n_embd, 4 n_embd) -> ReLU (or GELU) -> Linear(4 n_embd, n_embd) -> Dropout."""
+    """Per-position MLP: fc (n_embd -> 4 n_embd), ReLU (or GELU), proj (4 n_embd -> n_embd), Dropout."""
 
     def __init__(self, n_embd: int, dropout: float = 0.0, bias: bool = True, activation: str = "relu") -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"FeedForward: activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
-        self.net = Sequential([Linear(n_embd, 4 * n_embd, bias), ACTIVATIONS[activation](),
-                               Linear(4 * n_embd, n_embd, bias), Dropout(dropout)])
+        self.fc = Linear(n_embd, 4 * n_embd, bias)
+        self.activation = ACTIVATIONS[activation]()
+        self.proj = Linear(4 * n_embd, n_embd, bias)  # back into the residual stream (GPT scales its init)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.dropout(self.proj(self.activation(self.fc(x))))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
 
 
 class Block(Module):

@@ -2,7 +2,7 @@
 
 Autograd would differentiate these layers op by op: a dozen small kernels and graph nodes each.
 As in makemore part 4 ("becoming a backprop ninja"), we derive each gradient on paper once and
-write it as a few tensor expressions. tests/test_backprop.py checks every formula with
+write it as a few tensor expressions. tests/nn/test_backprop.py checks every formula with
 torch.autograd.gradcheck in float64.
 """
 from __future__ import annotations
@@ -21,39 +21,13 @@ def update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor
     running_var.mul_(1 - momentum).add_(var, alpha=momentum * n / (n - 1))
 
 
-def centre(x: Tensor, dim: int, keepdim: bool = False, one_kernel: bool | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """x minus its mean over dim, the mean, and the biased variance (divided by n, not n - 1).
-
-    On a GPU, torch.var_mean reads x once in one kernel, where mean, subtract, square and mean launch
-    four: small models there wait on launches, not on arithmetic. On a CPU var_mean is about ten times
-    slower than those four vectorised passes, so each device gets its own way to the same numbers
-    (one_kernel picks var_mean; by default on CUDA only).
-    """
-    if one_kernel is None:
-        one_kernel = x.is_cuda
-    if one_kernel:
-        var, mean = torch.var_mean(x, dim, keepdim=True, correction=0)
-        xc = x - mean
-    else:
-        mean = x.mean(dim, keepdim=True)
-        xc = x - mean
-        var = (xc * xc).mean(dim, keepdim=True)
-    if not keepdim:
-        mean, var = mean.squeeze(dim), var.squeeze(dim)
-    return xc, mean, var
-
-
 class BatchNormFunction(torch.autograd.Function):
-    """Training-mode batch norm of x (N, C) over dim 0; also moves running_mean/var towards the batch's."""
+    """gamma * (x - mean) / sqrt(var + eps) + beta for rows x (N, C), with mean and var (C,) over the N rows."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, gamma: Tensor, beta: Tensor, eps: float,
-                running_mean: Tensor, running_var: Tensor, momentum: float):
-        n = x.shape[0]
-        xc, mean, var = centre(x, 0)  # (N, C), (C,), (C,)
-        rstd = torch.rsqrt(var + eps)  # (C,)
-        x_hat = xc.mul_(rstd)  # (N, C), in place: xc is not needed any more
-        update_running_stats(running_mean, running_var, mean, var, n, momentum)
+    def forward(ctx, x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
+        rstd = torch.rsqrt(var + eps)  # (C,): 1 / sqrt(var + eps)
+        x_hat = (x - mean) * rstd  # (N, C): zero mean, unit variance per channel
         ctx.save_for_backward(x_hat, gamma, rstd)
         return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
 
@@ -65,20 +39,20 @@ class BatchNormFunction(torch.autograd.Function):
         dgamma = (dout * x_hat).sum(0)  # (C,)
         # every x also moves the batch mean and variance, hence the two correction terms:
         # dx = gamma * rstd * (dout - (dbeta + x_hat * dgamma) / n)
-        dx = torch.sub(dout, torch.addcmul(dbeta, x_hat, dgamma), alpha=1 / n) * (gamma * rstd)  # (N, C)
-        return dx, dgamma, dbeta, None, None, None, None
+        correction = torch.addcmul(dbeta, x_hat, dgamma)  # dbeta + x_hat * dgamma, (N, C)
+        dx = torch.sub(dout, correction, alpha=1 / n) * (gamma * rstd)  # (dout - correction / n) * gamma * rstd
+        return dx, None, None, dgamma, dbeta, None  # mean and var: their part is already in dx
 
 
 class LayerNormFunction(torch.autograd.Function):
-    """Layer norm of x (..., C) over the last dim: gamma * (x - mean) / sqrt(var + eps) + beta."""
+    """gamma * (x - mean) / sqrt(var + eps) + beta for x (..., C), with mean and var (..., 1) over the C channels."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, gamma: Tensor, beta: Tensor, eps: float):
-        xc, _, var = centre(x, -1, keepdim=True)  # (..., C), (..., 1), (..., 1)
+    def forward(ctx, x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
         rstd = torch.rsqrt(var + eps)  # (..., 1)
-        x_hat = xc.mul_(rstd)  # in place: xc is not needed any more
+        x_hat = (x - mean) * rstd  # (..., C)
         ctx.save_for_backward(x_hat, gamma, rstd)
-        return torch.addcmul(beta, x_hat, gamma)
+        return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
 
     @staticmethod
     def backward(ctx, dout: Tensor):
@@ -90,7 +64,17 @@ class LayerNormFunction(torch.autograd.Function):
         dx_hat = dout * gamma  # (..., C)
         # as in batch norm, but the statistics are per position, over the C channels
         dx = rstd * (dx_hat - dx_hat.mean(-1, keepdim=True) - x_hat * (dx_hat * x_hat).mean(-1, keepdim=True))
-        return dx, dgamma, dbeta, None
+        return dx, None, None, dgamma, dbeta, None
+
+
+def batch_norm(x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """Batch norm of rows x (N, C) given their mean and biased variance (C,); backward by hand."""
+    return BatchNormFunction.apply(x, mean, var, gamma, beta, eps)
+
+
+def layer_norm(x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """Layer norm of x (..., C) given each position's mean and biased variance (..., 1); backward by hand."""
+    return LayerNormFunction.apply(x, mean, var, gamma, beta, eps)
 
 
 class CrossEntropyFunction(torch.autograd.Function):

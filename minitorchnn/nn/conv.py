@@ -16,6 +16,8 @@ class CausalConv1d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 2, dilation: int = 1) -> None:
+        check_sizes("CausalConv1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+                    dilation=dilation)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.dilation = kernel_size, dilation
         fan_in = in_channels * kernel_size
@@ -23,8 +25,8 @@ class CausalConv1d(Module):
         self.bias = torch.zeros(out_channels, requires_grad=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[-1] != self.in_channels:
-            raise ValueError(f"{self!r} expected input (B, T, {self.in_channels}), got {tuple(x.shape)}")
+        self.expect(x.ndim == 3 and x.shape[-1] == self.in_channels, "expected input (B, T, {}), got {}",
+                    self.in_channels, tuple(x.shape))
         B, T, _ = x.shape
         pad = (self.kernel_size - 1) * self.dilation
         x = torch.cat([x.new_zeros(B, pad, self.in_channels), x], dim=1)  # (B, pad + T, C_in)
@@ -56,8 +58,8 @@ class DepthwiseCausalConv1d(Module):
         self.bias = torch.zeros(channels, requires_grad=True) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[-1] != self.channels:
-            raise ValueError(f"{self!r} expected input (B, T, {self.channels}), got {tuple(x.shape)}")
+        self.expect(x.ndim == 3 and x.shape[-1] == self.channels, "expected input (B, T, {}), got {}", self.channels,
+                    tuple(x.shape))
         T = x.shape[1]
         pad = (self.kernel_size - 1) * self.dilation
         x = torch.cat([x.new_zeros(x.shape[0], pad, self.channels), x], dim=1)  # (B, pad + T, C)
@@ -95,6 +97,7 @@ class WaveNet(Module):
     (B, T, channels) -> (B, T, channels), causal at every position."""
 
     def __init__(self, channels: int, block_size: int) -> None:
+        check_sizes("WaveNet", channels=channels, block_size=block_size)
         self.channels, self.block_size = channels, block_size
         dilations, field = [], 1
         while field < block_size:

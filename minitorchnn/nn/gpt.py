@@ -7,8 +7,9 @@ import torch
 from torch import Tensor
 
 from .attention import Block
-from .layers import Dropout, Embedding, LayerNorm1d, Linear
-from .module import Module, check_sizes, inference
+from .layers import Dropout, Embedding, Linear
+from .module import Module, check_setting, check_sizes, inference
+from .norm import LayerNorm1d
 
 
 class LanguageModel(Module):
@@ -17,11 +18,12 @@ class LanguageModel(Module):
     block_size: int
 
     def check_length(self, idx: Tensor) -> None:
-        if idx.ndim != 2:
-            raise ValueError(f"{type(self).__name__} expected token ids of shape (B, T), got {tuple(idx.shape)}")
-        if idx.shape[1] > self.block_size:
-            raise ValueError(f"{type(self).__name__} got {idx.shape[1]} tokens, more than block_size="
-                             f"{self.block_size}; crop the context to its last {self.block_size} tokens")
+        self.expect(idx.ndim == 2, "expected token ids of shape (B, T), got {}", tuple(idx.shape))
+        self.expect(idx.shape[1] <= self.block_size, "got {} tokens, more than block_size={}; crop the context "
+                    "to its last {} tokens", idx.shape[1], self.block_size, self.block_size)
+
+    def short_name(self) -> str:
+        return type(self).__name__
 
     def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
                  generator: torch.Generator | None = None, seed: int | None = None) -> Tensor:
@@ -30,16 +32,7 @@ class LanguageModel(Module):
         idx is moved to the model's device; with seed, the random generator is made there too, so the
         same call works with the model on the CPU or a GPU.
         """
-        name = f"{type(self).__name__}.generate"
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"{name}: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"{name}: temperature must be a finite number > 0, got {temperature!r}")
-        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"{name}: top_k must be an integer >= 1 (or None), got {top_k!r}")
-        if idx.ndim != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
-            raise ValueError(f"{name}: expected a context of token ids of shape (B, T) with B, T >= 1, "
-                             f"got {tuple(idx.shape)}; start from torch.zeros(1, 1, dtype=torch.long)")
+        check_generate(self, idx, max_new_tokens, temperature, top_k)
         device = self.parameters()[0].device
         idx = idx.to(device)
         if seed is not None:
@@ -47,8 +40,8 @@ class LanguageModel(Module):
         with inference(self):
             for _ in range(max_new_tokens):
                 context = idx[:, -self.block_size:]  # the model sees at most block_size tokens
-                logits = self(context)[:, -1, :] / temperature  # (B, vocab_size)
-                if top_k is not None:
+                logits = self(context)[:, -1, :] / temperature  # (B, vocab_size): the last position's prediction
+                if top_k is not None:  # keep the k most likely tokens, give the others probability 0
                     kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 probs = torch.softmax(logits, dim=-1)
@@ -57,9 +50,23 @@ class LanguageModel(Module):
         return idx
 
 
+def check_generate(model: LanguageModel, idx: Tensor, max_new_tokens: int, temperature: float,
+                   top_k: int | None) -> None:
+    """generate()'s arguments, each refused with its name before anything is sampled."""
+    name = f"{type(model).__name__}.generate"
+    check_sizes(name, minimum=0, max_new_tokens=max_new_tokens)
+    check_setting(name, "temperature", temperature, 0, math.inf, "()")
+    if top_k is not None:
+        check_sizes(name, top_k=top_k)
+    if idx.ndim != 2 or 0 in idx.shape:
+        raise ValueError(f"{name}: expected a context of token ids of shape (B, T) with B, T >= 1, "
+                         f"got {tuple(idx.shape)}; start from torch.zeros(1, 1, dtype=torch.long)")
+
+
 def init_gpt_weights(model: Module, n_layer: int) -> None:
-    """nanoGPT's initialisation: N(0, 0.02) weights, zero biases, and residual projections scaled by
-    1/sqrt(2 n_layer) so the residual stream does not grow with depth."""
+    """nanoGPT's initialisation: N(0, 0.02) weights, zero biases, and the projections back into the residual
+    stream (attention's and the feed-forward net's `proj`) scaled by 1/sqrt(2 n_layer), so the stream does
+    not grow with depth."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias") or name.endswith("beta"):
@@ -67,8 +74,7 @@ def init_gpt_weights(model: Module, n_layer: int) -> None:
             elif name.endswith("gamma"):
                 p.fill_(1.0)
             else:
-                std = 0.02 / (2 * n_layer) ** 0.5 if name.endswith(("attn.proj.weight", "net.2.weight")) else 0.02
-                p.normal_(0.0, std)
+                p.normal_(0.0, 0.02 / (2 * n_layer) ** 0.5 if name.endswith("proj.weight") else 0.02)
 
 
 class GPT(LanguageModel):

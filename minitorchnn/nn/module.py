@@ -5,6 +5,8 @@ attribute (running statistics, masks). Sub-layers are Module attributes, or list
 """
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -129,8 +131,13 @@ class Module:
         return ""
 
     def short_name(self) -> str:
-        """The name error messages give this layer: its repr, or something shorter where a layer has one."""
-        return repr(self)
+        """The one name every error message gives this layer: its class and settings on one line,
+        `BatchNorm1d(128, eps=1e-05, momentum=0.1)`, or something shorter where a layer has one."""
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def expect(self, ok: bool, message: str, *args, error: type[Exception] = ValueError) -> None:
+        """A one-line check in a forward pass: unless ok, raise error("<this layer's name> <message>")."""
+        check(ok, "{} " + message, self.short_name, *args, error=error)
 
     def __repr__(self) -> str:
         children = list(self.named_children())
@@ -144,11 +151,45 @@ class Module:
         return "\n".join(lines)
 
 
-def check_sizes(name: str, **sizes: int) -> None:
-    """Every size of a layer or model must be a whole number >= 1: refused in the constructor, not at a batch."""
+def check(ok: bool, message: str, *args, error: type[Exception] = ValueError) -> None:
+    """Every check of the framework in one line: unless ok, raise error(message.format(*args)).
+
+    The message is only formatted when the check fails, and an argument that is a function is only
+    called then, so a check costs almost nothing in a forward pass that runs every step."""
+    if not ok:
+        raise error(message.format(*[arg() if callable(arg) else arg for arg in args]))
+
+
+def check_sizes(layer: str, minimum: int = 1, **sizes: int) -> None:
+    """Every size of a layer or model must be a whole number >= minimum: refused in the constructor, not at a batch."""
     for key, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: {key} must be an integer >= 1, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{layer}: {key} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_setting(layer: str, name: str, value, low: float, high: float, bounds: str = "[]") -> None:
+    """A setting must be a finite number in its range: bounds "[]" takes both ends, "(]" or "[)" leaves one out."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    above = number and (value >= low if bounds[0] == "[" else value > low)
+    below = number and (value <= high if bounds[1] == "]" else value < high)
+    if not (above and below):
+        raise ValueError(f"{layer}: {name} must be a number in {bounds[0]}{low}, {high}{bounds[1]}, got {value!r}")
+
+
+def check_fits(layer: str, *shape: int) -> None:
+    """Refuse, before allocating it, a float32 weight larger than this machine's memory."""
+    size, memory = math.prod(shape) * 4, _memory_bytes()
+    if memory and size > memory:
+        raise ValueError(f"{layer}: a weight of shape {shape} would take {size / 2**30:,.1f} GiB, more than "
+                         f"this machine's {memory / 2**30:,.1f} GiB of memory")
+
+
+def _memory_bytes() -> int | None:
+    """The machine's physical memory, where the system says (None where it does not)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _moved(t: Tensor, device, dtype) -> Tensor:

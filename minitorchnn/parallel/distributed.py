@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..nn.backprop import update_running_stats
 from ..devices import default_device
-from ..nn.layers import BatchNorm1d
+from ..nn.norm import BatchNorm1d
 from ..nn.module import Module
 
 
@@ -33,6 +33,12 @@ def world_size() -> int:
 def rank() -> int:
     """This process's number, 0 .. world_size() - 1 (0 when not distributed)."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def split_hint() -> str:
+    """The reminder a too-small batch error adds under data parallelism: each process gets only its share."""
+    n = world_size()
+    return "" if n == 1 else f" (the batch is split over {n} data-parallel processes: each gets batch_size / {n} rows)"
 
 
 def is_main() -> bool:

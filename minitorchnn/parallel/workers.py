@@ -15,7 +15,7 @@ from . import distributed
 from ..data.corpus import shakespeare_dataset
 from ..data.names import names_dataset
 from ..nn.gpt import GPT
-from ..nn.layers import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequential, Tanh
+from ..nn import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequential, Tanh
 from ..nn.loss import cross_entropy
 from ..models import mlp
 from ..nn.optim import SGD, StepDecay

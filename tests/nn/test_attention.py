@@ -46,7 +46,7 @@ def test_dropout_train_and_eval():
     assert torch.allclose(y[y != 0], torch.tensor(1 / 0.75))  # kept entries rescaled: mean stays 1
     drop.eval()
     assert torch.equal(drop(x), x)
-    with pytest.raises(ValueError, match="expected 0 <= p < 1, got 1.0"):
+    with pytest.raises(ValueError, match=r"Dropout: p must be a number in \[0, 1\), got 1.0"):
         Dropout(1.0)
 
 
@@ -56,7 +56,7 @@ def test_block_is_pre_layernorm_residual():
     x = torch.randn(2, 8, 16)
     h = x + block.attn(block.ln1(x))
     torch.testing.assert_close(block(x), h + block.ffwd(block.ln2(h)), rtol=0, atol=0)
-    assert FeedForward(16).net[0].out_features == 64
+    assert FeedForward(16).fc.out_features == 64
 
 
 def test_attention_backward_matches_torch_gradients():

@@ -206,7 +206,7 @@ def test_flatten_consecutive_shapes_and_values():
 
 
 def test_flatten_consecutive_errors():
-    with pytest.raises(ValueError, match=r"FlattenConsecutive\(3\): n=3 does not divide the time dimension T=8"):
+    with pytest.raises(ValueError, match=r"FlattenConsecutive\(3\) n=3 does not divide the time dimension T=8"):
         mtn.FlattenConsecutive(3)(torch.randn(2, 8, 4))
     with pytest.raises(ValueError, match=r"expected a 3-D \(B, T, C\) input, got shape \(2, 8\)"):
         mtn.FlattenConsecutive(2)(torch.randn(2, 8))
@@ -265,10 +265,27 @@ def test_an_input_of_another_dtype_is_an_error_naming_the_layer(layer, x, messag
         layer(x)
 
 
-def test_flatten_consecutive_refuses_n_below_one_in_the_constructor():
-    for n in (0, -2):
-        with pytest.raises(ValueError, match=f"FlattenConsecutive expected n >= 1 positions to fuse, got {n}"):
-            mtn.FlattenConsecutive(n)
+@pytest.mark.parametrize("build, message", [
+    (lambda: mtn.Linear(0, 5), "Linear: in_features must be an integer >= 1, got 0"),
+    (lambda: mtn.Linear(-1, 5), "Linear: in_features must be an integer >= 1, got -1"),
+    (lambda: mtn.Linear(2.5, 3), "Linear: in_features must be an integer >= 1, got 2.5"),
+    (lambda: mtn.Linear(30, -4), "Linear: out_features must be an integer >= 1, got -4"),
+    (lambda: mtn.Linear(30, 100_000_000_000), r"Linear\(30, 100000000000\): a weight of shape \(30, 100000000000\) "
+                                              r"would take 11,175.9 GiB, more than this machine's"),
+    (lambda: mtn.Embedding(0, 4), "Embedding: num_embeddings must be an integer >= 1, got 0"),
+    (lambda: mtn.BatchNorm1d(0), "BatchNorm1d: num_features must be an integer >= 1, got 0"),
+    (lambda: mtn.BatchNorm1d(4, momentum=5.0), r"BatchNorm1d: momentum must be a number in \[0, 1\], got 5.0"),
+    (lambda: mtn.BatchNorm1d(4, eps=-1), r"BatchNorm1d: eps must be a number in \(0, 1\], got -1"),
+    (lambda: mtn.LayerNorm1d(4, eps=float("nan")), r"LayerNorm1d: eps must be a number in \(0, 1\], got nan"),
+    (lambda: mtn.MultiHeadAttention(8, -2, 4), "MultiHeadAttention: n_head must be an integer >= 1, got -2"),
+    (lambda: mtn.MultiHeadAttention(8, 0, 4), "MultiHeadAttention: n_head must be an integer >= 1, got 0"),
+    (lambda: mtn.CausalConv1d(4, 4, kernel_size=0), "CausalConv1d: kernel_size must be an integer >= 1, got 0"),
+    (lambda: mtn.FlattenConsecutive(0), "FlattenConsecutive: n must be an integer >= 1, got 0"),
+    (lambda: mtn.FlattenConsecutive(-2), "FlattenConsecutive: n must be an integer >= 1, got -2"),
+])
+def test_every_constructor_refuses_bad_sizes_and_settings_naming_the_layer(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
 
 
 @pytest.mark.parametrize("build, block_size", [(lambda: mtn.wavenet(block_size=8), 8), (lambda: mtn.mlp(block_size=3), 3)])
@@ -280,7 +297,7 @@ def test_a_names_model_refuses_a_context_of_another_length(build, block_size):
         model(torch.zeros(4, 2 * block_size, dtype=torch.long))
 
 
-def test_dropout_lives_with_the_layers():
+def test_mtn_dropout_is_the_layer_of_nn_layers():
     from minitorchnn.nn import layers
 
     assert mtn.Dropout is layers.Dropout

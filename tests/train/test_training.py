@@ -231,7 +231,7 @@ def test_train_text_with_adamw_and_clipping_learns_and_checkpoints(tmp_path, cap
 # --- the redesigned harness trains exactly as before -----------------------------------------
 # Losses recorded with the harness before the TrainConfig / fit() redesign (commit fc89088), same
 # seeds, CPU, one process: every value must come out the same (up to float printing).
-BEFORE_REDESIGN = {
+RECORDED_LOSSES = {
     "mlp": [3.315671443939209, 2.7810375690460205, 2.4689300060272217, 2.671257257461548, 2.511375665664673,
             2.2865350246429443, 2.3639023303985596],
     "mlp_splits": (2.5110468856947294, 2.506976419388656, 2.5110759082808536),
@@ -242,22 +242,22 @@ BEFORE_REDESIGN = {
 }
 
 
-def test_seeded_losses_are_the_same_as_before_the_redesign(names3):
+def test_seeded_names_losses_match_the_recorded_runs(names3):
     torch.manual_seed(42)
     reg = mtn.RegisterModel(mtn.mlp(block_size=3), "mlp", "v1", device="cpu", verbose=False)
     run = reg.train(*names3["train"], steps=300, lr=0.1, schedule="step", seed=42, progress=False)
-    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["mlp"], abs=1e-6)
+    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(RECORDED_LOSSES["mlp"], abs=1e-6)
     table = reg.split_losses(names3)
-    assert (table["train"], table["val"], table["test"]) == pytest.approx(BEFORE_REDESIGN["mlp_splits"], abs=1e-6)
+    assert (table["train"], table["val"], table["test"]) == pytest.approx(RECORDED_LOSSES["mlp_splits"], abs=1e-6)
     torch.manual_seed(1)
     reg = mtn.RegisterModel(mtn.mlp(block_size=3, batchnorm=True), "mlp-bn", "v1", device="cpu", verbose=False)
     config = mtn.TrainConfig(steps=200, batch_size=64, lr=0.05, schedule="cosine", momentum=0.9,
                              weight_decay=1e-4, seed=3)
     run = reg.train(*names3["train"], config, progress=False)  # the same run, as a TrainConfig
-    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["mlp_bn_momentum_cosine"], abs=1e-6)
+    assert run["loss"][::50] + [run["loss"][-1]] == pytest.approx(RECORDED_LOSSES["mlp_bn_momentum_cosine"], abs=1e-6)
 
 
-def test_seeded_text_losses_are_the_same_as_before_the_redesign():
+def test_seeded_text_losses_match_the_recorded_runs():
     shakespeare = mtn.shakespeare_dataset()
     torch.manual_seed(0)
     model = mtn.GPT(shakespeare.vocab_size, block_size=32, n_embd=32, n_head=4, n_layer=2)
@@ -265,8 +265,8 @@ def test_seeded_text_losses_are_the_same_as_before_the_redesign():
     run = reg.train_text(shakespeare, steps=40, batch_size=8, block_size=32, lr=1e-3, optimizer="adamw",
                          schedule=mtn.WarmupCosine(40, 1e-3, warmup_steps=4, min_lr=1e-4), betas=(0.9, 0.99),
                          clip=1.0, seed=0, eval_iters=5, progress=False, log=False)
-    assert run["loss"][::10] + [run["loss"][-1]] == pytest.approx(BEFORE_REDESIGN["gpt_adamw"], abs=1e-5)
-    assert run["eval"][-1][1:] == pytest.approx(BEFORE_REDESIGN["gpt_adamw_eval"], abs=1e-5)
+    assert run["loss"][::10] + [run["loss"][-1]] == pytest.approx(RECORDED_LOSSES["gpt_adamw"], abs=1e-5)
+    assert run["eval"][-1][1:] == pytest.approx(RECORDED_LOSSES["gpt_adamw_eval"], abs=1e-5)
 
 
 # --- the loop: one hook, divergence, Ctrl-C ---------------------------------------------------
