@@ -6,6 +6,7 @@ state) before it changes anything: a bad file leaves the model as it was, and ev
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def read_checkpoint(path: str | Path, model: Module, device: torch.device) -> tu
     missing = [k for k in KEYS if k not in contents]
     if missing:
         raise CheckpointError(f"{path}: the checkpoint lacks {missing}; it is damaged or from another version")
+    contents = renamed_since_written(contents)
     _check_architecture(path, contents, model)
     state = contents["model"]
     own = model.state_dict()
@@ -120,3 +122,28 @@ def _check_architecture(path: Path, contents: dict, model: Module) -> None:
               else f"checkpoint model is\n{contents['model_repr']}\nthis model is\n{model!r}")
     raise CheckpointError(f"{path} was saved from a different architecture ({contents['model_name']} "
                           f"{contents['model_version']}): {detail}")
+
+
+# FeedForward's layers were a Sequential, "ffwd.net.0" and "ffwd.net.2", until they got names: fc and proj
+_OLD_FEEDFORWARD = {".ffwd.net.0.": ".ffwd.fc.", ".ffwd.net.2.": ".ffwd.proj."}
+_OLD_FEEDFORWARD_REPR = re.compile(r"\(net\): Sequential\(\n(\s*)\(0\): (.*)\n\s*\(1\): (.*)\n\s*\(2\): (.*)\n"
+                                   r"\s*\(3\): (.*)\n\s*\)")
+
+
+def renamed_since_written(contents: dict) -> dict:
+    """A checkpoint written before a layer was renamed, with today's names, so that it still loads."""
+    def rename(name: str) -> str:
+        for old, new in _OLD_FEEDFORWARD.items():
+            name = name.replace(old, new)
+        return name
+
+    def new_repr(match: re.Match) -> str:
+        indent = match.group(1)[2:]  # one level up: the Sequential between them is gone
+        names = ("fc", "activation", "proj", "dropout")
+        return f"\n{indent}".join(f"({n}): {layer}" for n, layer in zip(names, match.groups()[1:])).lstrip()
+
+    if not isinstance(contents.get("model"), dict) or not any(".ffwd.net." in k for k in contents["model"]):
+        return contents
+    return {**contents, "model": {rename(k): v for k, v in contents["model"].items()},
+            "architecture": [(rename(name), shape) for name, shape in contents["architecture"]],
+            "model_repr": _OLD_FEEDFORWARD_REPR.sub(new_repr, contents["model_repr"])}

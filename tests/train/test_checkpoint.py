@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,3 +104,19 @@ def test_check_can_save_refuses_a_folder_or_a_path_under_a_file(tmp_path):
         check_can_save(tmp_path / "file" / "m.pt")
     assert check_can_save(tmp_path / "new" / "m.pt") == tmp_path / "new" / "m.pt"
     assert list((tmp_path / "new").iterdir()) == []  # the probe file is gone
+
+
+def test_a_checkpoint_written_before_feedforward_named_its_layers_still_loads():
+    # written by the code of commit 5a0d811, when FeedForward's layers were "net.0" and "net.2"
+    path = Path(__file__).parent / "gpt_format1.ckpt"
+    saved = torch.load(path, weights_only=True)["model"]
+    reg = mtn.RegisterModel(mtn.GPT(5, block_size=4, n_embd=8, n_head=2, n_layer=1), "gpt", device="cpu",
+                            verbose=False).load(path)
+    state = reg.model.state_dict()
+    assert torch.equal(state["blocks.0.ffwd.fc.weight"], saved["blocks.0.ffwd.net.0.weight"])
+    assert torch.equal(state["blocks.0.ffwd.proj.bias"], saved["blocks.0.ffwd.net.2.bias"])
+    assert reg.vocab.itos == list("abcd\n") and len(reg.history["loss"]) == 3
+    other = mtn.RegisterModel(mtn.GPT(5, block_size=4, n_embd=8, n_head=2, n_layer=1, activation="gelu"), "gpt",
+                              device="cpu", verbose=False)
+    with pytest.raises(mtn.CheckpointError, match="different architecture"):
+        other.load(path)  # the renamed repr is still compared: ReLU is not GELU
