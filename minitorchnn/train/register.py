@@ -20,7 +20,7 @@ from ..parallel import distributed
 from .checkpoint import FORMAT, architecture, read_checkpoint, save_checkpoint
 from .config import TEXT_TRAINING, TrainConfig
 from .evaluation import LossTable, estimate_loss, evaluate, split_losses
-from .loop import _hooks, fit
+from .loop import LossLog, as_hooks, fit
 from .sampling import sample_names
 
 
@@ -129,8 +129,8 @@ class RegisterModel:
             ix = torch.randint(0, len(x), (config.batch_size,), device=self.device, generator=generator)[mine]
             return x[ix], y[ix]
 
-        return fit(self.model, self.optimizer_for(config), next_batch, config, on_step, self.model_name,
-                   self.history, progress)
+        log = LossLog(config.steps, self.model_name, self.history, progress)
+        return fit(self.model, self.optimizer_for(config), next_batch, config, as_hooks(on_step), log)
 
     def train_text(self, dataset, config: TrainConfig | None = None, *, block_size: int | None = None,
                    on_step=None, progress: bool | None = None, log: bool = True, **settings) -> dict:
@@ -161,11 +161,11 @@ class RegisterModel:
             if log and distributed.is_main():
                 print(f"step {step:>6}: train {losses['train']:.4f}  val {losses['val']:.4f}")
 
-        hooks = _hooks(on_step)
+        hooks = as_hooks(on_step)
         if config.eval_interval:
             hooks.append(lambda s: evaluate_now(s.step) if s.step % config.eval_interval == 0 else None)
-        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks, self.model_name,
-                  self.history, progress)
+        log = LossLog(config.steps, self.model_name, self.history, progress)
+        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks, log)
         if not evals or evals[-1][0] != config.steps:
             evaluate_now(config.steps)
         run["eval"] = evals
