@@ -44,13 +44,9 @@ class Step:
 def fit(model: Module, optimizer: Optimizer, next_batch: Callable[[], tuple[Tensor, Tensor]], config: TrainConfig,
         hooks: list[Callable[[Step], None]] = (), log: LossLog | None = None) -> dict:
     """The training loop: batch, forward, loss, zero_grad, backward, all-reduce, clip, lr, step, then the hooks.
-
-    Returns {"loss", "lr", "seconds"} of this run. log keeps every finished step's loss and lr (in its
-    history), even when a NaN, a divergence or Ctrl-C stops the run.
-    """
-    log = log or LossLog(config.steps)
+    Returns this run's {"loss", "lr", "seconds"}; log keeps the steps done even when a divergence or Ctrl-C stops it."""
+    log, params = log or LossLog(config.steps), model.parameters()
     schedule = make_schedule(config.schedule, config.lr, config.steps, config.warmup_steps, config.final_lr)
-    params = model.parameters()
     model.train()
     with log.open(params[0].device), StopAfterStep(log) as interrupt:
         for i in range(config.steps):
