@@ -45,7 +45,11 @@ def test_there_are_graded_notebooks():
 def student_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
     written = course.write_student_versions(NOTEBOOKS[0].parent, out)
-    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    assert [p.name for p in written if p.suffix == ".ipynb"] == [p.name for p in NOTEBOOKS]
+    # the committed files the notebooks read, copied beside the handouts so that they run anywhere
+    assert sorted(p.relative_to(out).as_posix() for p in written if p.suffix != ".ipynb") == [
+        "experiments/loss_analysis.toml", "experiments/wavenet_log.toml", "results/nanogpt_defaults.csv",
+        "results/wavegpt_ablation.csv"]
     return out
 
 
@@ -93,7 +97,7 @@ def test_student_command_line(tmp_path):
 
     result = subprocess.run([sys.executable, "-m", "minitorchnn.course", "student", str(NOTEBOOKS[0].parent),
                              str(tmp_path / "out")], capture_output=True, text=True, check=True)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in NOTEBOOKS]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
     assert result.stdout.count(".ipynb") == len(NOTEBOOKS)
     missing = subprocess.run([sys.executable, "-m", "minitorchnn.course", "student", str(tmp_path / "none"),
                               str(tmp_path / "x")], capture_output=True, text=True)
