@@ -193,20 +193,50 @@ def _dry_run(name: str, variant: Variant, dataset) -> None:
                          f"of {vocab_size}: build it with vocab_size={vocab_size}")
 
 
-def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | None = None, seeds=(0, 1, 2), *,
-            config: TrainConfig | None = None, device=None, out_dir: str | Path | None = None,
-            identity: dict | None = None, progress: bool | None = None, **settings) -> Comparison:
+@dataclass(frozen=True)
+class RunFolder:
+    """Where compare() keeps its runs, and what defines the experiment they belong to (checked on reuse)."""
+
+    path: Path
+    identity: dict = field(default_factory=dict)
+
+
+def compare(variants: dict, dataset: NamesDataset | TokenCorpus, seeds=(0, 1, 2), *, config: TrainConfig | None = None,
+            device=None, out_dir: str | Path | RunFolder | None = None, progress: bool | None = None,
+            **settings) -> Comparison:
     """Train every variant with every seed and return the Comparison.
 
-    Training settings come as a TrainConfig and/or its fields by name (lr=..., schedule=...); a
+    Training settings come as a TrainConfig and/or its fields by name (steps=..., lr=..., schedule=...); a
     Variant's own `train` dict overrides them for that variant. For one seed, every variant starts
     from torch.manual_seed(seed) and draws the same minibatches (same indices, and the same examples
     for any block_size). On a NamesDataset the losses are over whole splits; on a text corpus,
     estimate_loss over eval_iters batches (train and val only). Every variant is first run on one
     batch, so a broken one is named before anything trains. With out_dir, each finished run is saved as
     out_dir/runs/VARIANT/seed-N/{checkpoint.pt, result.json}, finished runs are not trained again, and
-    `identity` (what defines the experiment) must match the one stored there.
+    what defines the experiment (a RunFolder's identity) must match the one stored there.
     """
+    seeds = _checked_seeds(variants, seeds)
+    base = (config or COMPARE_TRAINING).replace(**settings)
+    table = {name: _as_variant(name, value) for name, value in variants.items()}
+    configs = {name: _variant_config(name, variant, base) for name, variant in table.items()}
+    for name, variant in table.items():
+        _dry_run(name, variant, dataset)
+    folder = _claim(out_dir, table, base, seeds) if out_dir is not None else None
+    grid = [(name, seed) for seed in seeds for name in table]
+    runs, curves = [], {}
+    for name, seed in tqdm(grid, desc="compare", disable=not progress_enabled(progress, 1000 * len(grid)), leave=False):
+        result = _run(name, table[name], dataset, seed, configs[name], device, folder)
+        curves[name, seed] = result.pop("loss")
+        runs.append(result)
+    comparison = Comparison(runs, curves)
+    if folder is not None:
+        comparison.to_csv(folder / "results.csv")
+        comparison.to_json(folder / "results.json")
+        write_atomic(folder / "results.md", comparison.to_markdown() + "\n")
+    return comparison
+
+
+def _checked_seeds(variants: dict, seeds) -> tuple[int, ...]:
     if not variants:
         raise ValueError("compare needs at least one variant")
     seeds = tuple(seeds)
@@ -215,52 +245,40 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, steps: int | No
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"compare got the same seed twice in {list(seeds)}: a repeated seed repeats a run and "
                          f"makes the spread over seeds look smaller than it is")
-    if steps is not None:
-        settings["steps"] = steps
-    base = (config or COMPARE_TRAINING).replace(**settings)
-    table = {name: _as_variant(name, value) for name, value in variants.items()}
-    configs = {}
-    for name, variant in table.items():
-        try:
-            configs[name] = base.replace(**variant.train)
-        except ValueError as err:
-            raise ValueError(f"variant {name!r}: {err}") from None
-    for name, variant in table.items():
-        _dry_run(name, variant, dataset)
-    if out_dir is not None:
-        bad = [name for name in table if not re.fullmatch(VARIANT_NAME, name)]
-        if bad:
-            raise ValueError(f"variant names become folder names: use letters, digits, '.', '_' and '-', got {bad}")
-        out_dir = Path(out_dir)
-        stored = {"variants": list(table), "steps": base.steps, "seeds": list(seeds),
-                  **{k: _plain(v) for k, v in vars(base).items() if k not in ("steps", "seed")},
-                  **(identity or {})}
-        _claim_folder(out_dir, stored)
-    grid = [(name, seed) for seed in seeds for name in table]
-    runs: list[dict] = []
-    curves: dict[tuple[str, int], list[float]] = {}
-    bar = tqdm(grid, desc="compare", disable=not progress_enabled(progress, 1000 * len(grid)), leave=False)
-    for name, seed in bar:
-        bar.set_postfix(variant=name, seed=seed, refresh=False)
-        folder = out_dir / "runs" / name / f"seed-{seed}" if out_dir is not None else None
-        if folder is not None and (folder / "result.json").exists():  # finished before: read, don't retrain
-            result = json.loads((folder / "result.json").read_text())
-        else:
-            reg, result = _train_one(name, table[name], dataset, seed, configs[name], device)
-            result = {"variant": name, **result}
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-                reg.save(folder / "checkpoint.pt")
-                write_atomic(folder / "result.json", json.dumps(result))  # last: marks the run finished
-        curves[name, seed] = result.pop("loss")
-        runs.append(result)
-    bar.close()
-    comparison = Comparison(runs, curves)
-    if out_dir is not None:
-        comparison.to_csv(out_dir / "results.csv")
-        comparison.to_json(out_dir / "results.json")
-        (out_dir / "results.md").write_text(comparison.to_markdown() + "\n")
-    return comparison
+    return seeds
+
+
+def _variant_config(name: str, variant: Variant, base: TrainConfig) -> TrainConfig:
+    try:
+        return base.replace(**variant.train)
+    except ValueError as err:
+        raise ValueError(f"variant {name!r}: {err}") from None
+
+
+def _claim(out_dir: str | Path | RunFolder, table: dict, base: TrainConfig, seeds: tuple[int, ...]) -> Path:
+    """The run folder, made ours: variant names become folder names, and the experiment must be this one."""
+    bad = [name for name in table if not re.fullmatch(VARIANT_NAME, name)]
+    if bad:
+        raise ValueError(f"variant names become folder names: use letters, digits, '.', '_' and '-', got {bad}")
+    run_folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder(Path(out_dir))
+    stored = {"variants": list(table), "steps": base.steps, "seeds": list(seeds),
+              **{k: _plain(v) for k, v in vars(base).items() if k not in ("steps", "seed")}, **run_folder.identity}
+    _claim_folder(Path(run_folder.path), stored)
+    return Path(run_folder.path)
+
+
+def _run(name: str, variant: Variant, dataset, seed: int, config: TrainConfig, device, folder: Path | None) -> dict:
+    """One (variant, seed) run: read back if a run folder holds it finished, else trained (and saved there)."""
+    done = folder / "runs" / name / f"seed-{seed}" if folder is not None else None
+    if done is not None and (done / "result.json").exists():  # finished before: read, don't retrain
+        return json.loads((done / "result.json").read_text())
+    reg, result = _train_one(name, variant, dataset, seed, config, device)
+    result = {"variant": name, **result}
+    if done is not None:
+        done.mkdir(parents=True, exist_ok=True)
+        reg.save(done / "checkpoint.pt")
+        write_atomic(done / "result.json", json.dumps(result))  # last: marks the run finished
+    return result
 
 
 def _claim_folder(out_dir: Path, identity: dict) -> None:

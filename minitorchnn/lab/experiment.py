@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .comparison import COMPARE_TRAINING, VARIANT_NAME, Comparison, Variant, compare
+from .comparison import COMPARE_TRAINING, VARIANT_NAME, Comparison, RunFolder, Variant, compare
 from ..train.config import FIELDS, ConfigError, TrainConfig
 from ..data.corpus import shakespeare_dataset
 from ..data.vocab import CharVocab
@@ -82,8 +82,9 @@ class Experiment:
         steps = self.steps if steps is None else steps
         seeds = tuple(seeds) if seeds is not None else self.seeds
         identity = {**self.config, "steps": steps, "seeds": list(seeds)}
-        return compare(self.variants, self.dataset(), steps, seeds, config=self.train, device=device,
-                       out_dir=out_dir, identity=identity, progress=progress)
+        folder = RunFolder(Path(out_dir), identity) if out_dir is not None else None
+        return compare(self.variants, self.dataset(), seeds, config=self.train, device=device, out_dir=folder,
+                       progress=progress, steps=steps)
 
 
 def load_experiment(path: str | Path) -> Experiment:

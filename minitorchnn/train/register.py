@@ -129,8 +129,8 @@ class RegisterModel:
             ix = torch.randint(0, len(x), (config.batch_size,), device=self.device, generator=generator)[mine]
             return x[ix], y[ix]
 
-        log = LossLog(config.steps, self.model_name, self.history, progress)
-        return fit(self.model, self.optimizer_for(config), next_batch, config, as_hooks(on_step), log)
+        return fit(self.model, self.optimizer_for(config), next_batch, config, as_hooks(on_step),
+                   LossLog(config.steps, self.model_name, self.history, progress))
 
     def train_text(self, dataset, config: TrainConfig | None = None, *, block_size: int | None = None,
                    on_step=None, progress: bool | None = None, log: bool = True, **settings) -> dict:
@@ -164,8 +164,8 @@ class RegisterModel:
         hooks = as_hooks(on_step)
         if config.eval_interval:
             hooks.append(lambda s: evaluate_now(s.step) if s.step % config.eval_interval == 0 else None)
-        log = LossLog(config.steps, self.model_name, self.history, progress)
-        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks, log)
+        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks,
+                  LossLog(config.steps, self.model_name, self.history, progress))
         if not evals or evals[-1][0] != config.steps:
             evaluate_now(config.steps)
         run["eval"] = evals
