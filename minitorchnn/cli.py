@@ -22,17 +22,12 @@ from .train.checkpoint import CheckpointError, check_can_save
 from .train.config import ConfigError, TrainConfig
 from .data.corpus import shakespeare_dataset, text_dataset
 from .data.names import names_dataset
-from .models import MODELS
+from .models import MODELS, ModelSpec
 from .train.loop import TrainingDiverged
 from .train.register import RegisterModel
 
 COMMANDS = ("train", "compare")
 GPT_OPTIONS = ("n_layer", "n_head", "n_embd", "dropout", "eval_interval")  # what only gpt/wavegpt read
-DEFAULTS = {  # per kind of data: what a run uses when the option is not given
-    "names": dict(steps=30_000, batch_size=32, lr=0.1, optimizer="sgd", schedule="step"),
-    "text": dict(steps=2_000, batch_size=12, lr=1e-3, optimizer="adamw", schedule="cosine"),
-}
-GPT_DEFAULTS = dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0)
 
 
 class UsageError(ValueError):
@@ -86,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 0.1 SGD, 1e-3 AdamW)")
     train.add_argument("--schedule", choices=["step", "constant", "exponential", "cosine"], default=None,
                        help="step: lr, then lr/10 for the last quarter (names default); cosine: linear warmup "
-                            "over min(100, steps/10) steps, then a cosine to lr/10 (text default); "
+                            "over min(100, steps/10) steps, then a cosine to lr/100, as make_schedule (text default); "
                             "exponential: lr * 0.95 ** (step // 200)")
     train.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
                        help="sgd (names default; momentum 0.9 for text models) or adamw (text default)")
@@ -127,16 +122,17 @@ def say(*lines) -> None:
         print(*lines, flush=True)
 
 
-def train_config(args: argparse.Namespace, kind: str) -> TrainConfig:
-    """The run's TrainConfig from the options, with the defaults of its kind of data where not given."""
+def train_config(args: argparse.Namespace, spec: ModelSpec) -> TrainConfig:
+    """The run's TrainConfig: the model's preset (models.MODELS), changed by the options given."""
     given = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "optimizer", "schedule")
              if getattr(args, k) is not None}
-    s = {**DEFAULTS[kind], **given}
-    cosine = dict(warmup_steps=min(100, s["steps"] // 10), final_lr=s["lr"] / 10) if s["schedule"] == "cosine" else {}
-    text_sgd = dict(momentum=0.9) if kind == "text" and s["optimizer"] == "sgd" else {}
-    text = dict(clip=1.0, eval_interval=args.eval_interval) if kind == "text" else {}
+    preset = spec.training
+    steps, schedule = given.get("steps", preset.steps), given.get("schedule", preset.schedule)
+    warmup = dict(warmup_steps=min(preset.warmup_steps or 100, steps // 10)) if schedule == "cosine" else {}
+    text_sgd = dict(momentum=0.9) if spec.data == "text" and given.get("optimizer") == "sgd" else {}
+    text = dict(eval_interval=args.eval_interval) if spec.data == "text" else {}
     try:
-        return TrainConfig(**s, **cosine, **text_sgd, **text, seed=args.seed)
+        return preset.replace(**given, **warmup, **text_sgd, **text, seed=args.seed)
     except ConfigError as err:
         raise UsageError(f"--{err.field.replace('_', '-')}: {err}") from None
 
@@ -170,12 +166,12 @@ def train(args: argparse.Namespace) -> int:
     spec = MODELS[args.model]
     try:
         check_options(args, spec.data, spec.batchnorm)
-        config = train_config(args, spec.data)
+        config = train_config(args, spec)
         block_size = spec.block_size if args.block_size is None else args.block_size
         if spec.data == "text":
             dataset = text_dataset(args.data, args.level or "char") if args.data else shakespeare_dataset()
             vocab_size = dataset.vocab_size
-            shape = {k: GPT_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in GPT_DEFAULTS}
+            shape = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in spec.shape.items()}
         else:
             dataset = names_dataset(block_size=block_size)
             vocab_size, shape = len(dataset.vocab), {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -11,6 +11,7 @@ from .nn.gpt import GPT
 from .nn import (BatchNorm1d, BatchNorm1dPerPosition, Embedding, FlattenConsecutive, LayerNorm1d, Linear,
                      Sequential, Tanh)
 from .nn.module import Module
+from .train.config import GPT_ADAMW, LECTURE_SGD, TrainConfig
 from .nn.wavegpt import ParallelWaveGPT, WaveGPT
 
 
@@ -79,16 +80,22 @@ def _norm_layer(norm: str, width: int, positions: int) -> list:
     return []
 
 
+NAMES_RUN = LECTURE_SGD.replace(steps=30_000)  # makemore's names models: 30,000 steps of 32 at lr 0.1, then 0.01
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A named model of the course: its builder (vocab_size, block_size, **kwargs) -> model, the data
-    it reads ("names" or "text"), and its default block size."""
+    """A named model of the course and its defaults, the one place they live: its builder (vocab_size,
+    block_size, **shape) -> model, the data it reads ("names" or "text"), its block size and shape, and
+    the training run its lecture gives it (what `python -m minitorchnn train --model NAME` runs)."""
 
     build: Callable[..., Module]
     data: str
     block_size: int
     batchnorm: bool = False  # has BatchNorm layers (what --sync-batchnorm acts on)
     description: str = ""
+    shape: dict = field(default_factory=dict)  # size settings the command line can change (n_embd=128, ...)
+    training: TrainConfig = NAMES_RUN
 
     def __call__(self, vocab_size: int, block_size: int | None = None, **kwargs) -> Module:
         return self.build(vocab_size, self.block_size if block_size is None else block_size, **kwargs)
@@ -106,6 +113,10 @@ def _parallel_wavegpt(vocab_size: int, block_size: int, **kwargs) -> ParallelWav
     return ParallelWaveGPT(vocab_size, block_size=block_size, **kwargs)
 
 
+# The GPTs' shape (the course's CPU configuration, 818,241 parameters on Shakespeare) and their run
+GPT_SHAPE = dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+TEXT_RUN = GPT_ADAMW.replace(steps=2_000, batch_size=12, schedule="cosine", warmup_steps=100)
+
 # The one list of the course's models: the command line and experiment files read it, and the
 # vocabulary size always comes from the data.
 MODELS: dict[str, ModelSpec] = {
@@ -115,9 +126,10 @@ MODELS: dict[str, ModelSpec] = {
                         "names", 3, batchnorm=True, description="the MLP with BatchNorm"),
     "wavenet": ModelSpec(lambda vocab_size, block_size, **kw: wavenet(vocab_size, block_size, **kw), "names", 8,
                          batchnorm=True, description="the hierarchical WaveNet"),
-    "gpt": ModelSpec(_gpt, "text", 64, description="the GPT"),
-    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with causal depthwise convolutions in its blocks"),
-    "wavegpt-parallel": ModelSpec(_parallel_wavegpt, "text", 64,
+    "gpt": ModelSpec(_gpt, "text", 64, description="the GPT", shape=GPT_SHAPE, training=TEXT_RUN),
+    "wavegpt": ModelSpec(_wavegpt, "text", 64, description="GPT with causal depthwise convolutions in its blocks",
+                         shape=GPT_SHAPE, training=TEXT_RUN),
+    "wavegpt-parallel": ModelSpec(_parallel_wavegpt, "text", 64, shape=GPT_SHAPE, training=TEXT_RUN,
                                   description="GPT with a causal WaveNet stream beside it (the first WaveGPT)"),
 }
 

@@ -94,7 +94,7 @@ def test_the_configuration_printed_is_what_trains(capsys):
     assert main(["--model", "gpt", "--optimizer", "sgd", "--steps", "2", "--n-layer", "1", "--n-embd", "16",
                  "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "Training      : steps=2, batch_size=12, lr=0.001, schedule='cosine', warmup_steps=0, final_lr=0.0001, " \
+    assert "Training      : steps=2, batch_size=12, lr=0.001, schedule='cosine', warmup_steps=0, final_lr=1e-05, " \
            "optimizer='sgd', momentum=0.9, weight_decay=0.0, clip=1.0, seed=42" in out
 
 

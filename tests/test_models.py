@@ -77,3 +77,19 @@ def test_wavenet_norm_choices():
         "BatchNorm1dPerPosition", "BatchNorm1dPerPosition", "BatchNorm1d"]  # the last level is 2-D
     with pytest.raises(ValueError, match="wavenet: unknown norm 'groupnorm'; known: batchnorm, layernorm"):
         mtn.wavenet(norm="groupnorm")
+
+
+def test_every_model_carries_its_defaults_and_the_command_line_reads_them():
+    from minitorchnn.cli import build_parser, train_config
+    from minitorchnn.parallel.workers import GPT_CONFIG
+
+    for name, spec in mtn.MODELS.items():
+        args = build_parser().parse_args(["train", "--model", name])
+        assert train_config(args, spec) == spec.training.replace(seed=42, **(
+            {"eval_interval": None, "warmup_steps": 100} if spec.data == "text" else {}))
+    assert GPT_CONFIG == {"block_size": 64, **mtn.MODELS["gpt"].shape}
+    # the command line's cosine ends where make_schedule's does when no final_lr is given: lr / 100
+    args = build_parser().parse_args(["train", "--model", "gpt", "--steps", "1000"])
+    schedule = mtn.make_schedule(**{k: getattr(train_config(args, mtn.MODELS["gpt"]), k)
+                                    for k in ("lr", "steps", "warmup_steps", "final_lr")}, name="cosine")
+    assert schedule(999) == pytest.approx(1e-5)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..train.config import TrainConfig
+from ..train.config import LECTURE_SGD, TrainConfig
 from ..data.corpus import TokenCorpus
 from ..data.names import NamesDataset
 from ..fileio import write_atomic
@@ -33,8 +33,6 @@ from ..nn.module import Module, inference
 from ..train.loop import progress_enabled
 from ..train.register import RegisterModel
 
-# compare()'s starting settings: the lectures' SGD with the step schedule
-COMPARE_TRAINING = TrainConfig(schedule="step")
 VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # names become folder names: no '/', no '..'
 
 
@@ -216,7 +214,7 @@ def compare(variants: dict, dataset: NamesDataset | TokenCorpus, seeds=(0, 1, 2)
     what defines the experiment (a RunFolder's identity) must match the one stored there.
     """
     seeds = _checked_seeds(variants, seeds)
-    base = (config or COMPARE_TRAINING).replace(**settings)
+    base = (config or LECTURE_SGD).replace(**settings)
     table = {name: _as_variant(name, value) for name, value in variants.items()}
     configs = {name: _variant_config(name, variant, base) for name, variant in table.items()}
     for name, variant in table.items():

@@ -28,8 +28,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .comparison import COMPARE_TRAINING, VARIANT_NAME, Comparison, RunFolder, Variant, compare
-from ..train.config import FIELDS, ConfigError, TrainConfig
+from .comparison import VARIANT_NAME, Comparison, RunFolder, Variant, compare
+from ..train.config import FIELDS, LECTURE_SGD, ConfigError, TrainConfig
 from ..data.corpus import shakespeare_dataset
 from ..data.vocab import CharVocab
 from ..data.files import data_path
@@ -128,7 +128,7 @@ def load_experiment(path: str | Path) -> Experiment:
         raise where.error("seeds", f"seeds must be a non-empty list of integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise where.error("seeds", f"seeds {seeds} repeat a seed: a repeated run would shrink the spread over seeds")
-    train = _train_config(COMPARE_TRAINING.replace(steps=steps),
+    train = _train_config(LECTURE_SGD.replace(steps=steps),
                           _typed(raw, "train", dict, where, default={}), where, "train")
     variants_raw = _typed(raw, "variants", dict, where)
     if not variants_raw:

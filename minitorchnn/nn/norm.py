@@ -43,11 +43,15 @@ class BatchNorm1d(Module):
         rows = x.reshape(-1, self.num_features)  # (N, C)
         self.expect(len(rows) > 1, "needs more than 1 value per channel in training, got shape {}{}",
                     tuple(x.shape), _split_hint)
+        return self.normalise(rows).view_as(x)
+
+    def normalise(self, rows: Tensor) -> Tensor:
+        """Training mode, rows (N, C): normalise with the batch's statistics and move the running ones."""
         with torch.no_grad():  # the hand-written backward pass differentiates through these itself
             mean = rows.mean(0)  # (C,)
             var = ((rows - mean) ** 2).mean(0)  # (C,), biased (divided by N), as torch normalises
         update_running_stats(self.running_mean, self.running_var, mean, var, len(rows), self.momentum)
-        return batch_norm(rows, mean, var, self.gamma, self.beta, self.eps).view_as(x)  # gamma * x_hat + beta
+        return batch_norm(rows, mean, var, self.gamma, self.beta, self.eps)  # gamma * x_hat + beta
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -38,7 +38,9 @@ def rank() -> int:
 def split_hint() -> str:
     """The reminder a too-small batch error adds under data parallelism: each process gets only its share."""
     n = world_size()
-    return "" if n == 1 else f" (the batch is split over {n} data-parallel processes: each gets batch_size / {n} rows)"
+    if n == 1:
+        return ""
+    return f" (the batch is split over the {n} data-parallel processes: each gets batch_size / {n} rows)"
 
 
 def is_main() -> bool:
@@ -196,10 +198,10 @@ class SyncBatchNorm1d(BatchNorm1d):
         new.load_state_dict(bn.state_dict())  # gamma, beta and the running statistics
         return new
 
-    def _normalise_rows(self, rows: Tensor, input_shape: torch.Size) -> Tensor:
+    def normalise(self, rows: Tensor) -> Tensor:
         # BatchNorm1d.forward checks the input and cuts it into rows (N_r, C); only the statistics differ
         if world_size() == 1:
-            return super()._normalise_rows(rows, input_shape)
+            return super().normalise(rows)
         return SyncBatchNormFunction.apply(rows, self.gamma, self.beta, self.eps, self.running_mean,
                                            self.running_var, self.momentum)
 

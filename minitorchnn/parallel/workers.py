@@ -17,12 +17,12 @@ from ..data.names import names_dataset
 from ..nn.gpt import GPT
 from ..nn import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequential, Tanh
 from ..nn.loss import cross_entropy
-from ..models import mlp
+from ..models import MODELS, mlp
 from ..nn.optim import SGD, StepDecay
 from ..train.register import RegisterModel
 
 NAMES_MODELS = ("layernorm", "batchnorm", "sync-batchnorm")
-GPT_CONFIG = dict(block_size=64, n_embd=128, n_head=4, n_layer=4)
+GPT_CONFIG = dict(block_size=MODELS["gpt"].block_size, **MODELS["gpt"].shape)  # the course's CPU GPT
 
 
 def names_model(name: str) -> Sequential:

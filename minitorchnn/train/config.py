@@ -124,5 +124,8 @@ def _number(config: TrainConfig, name: str, above_zero: bool = False, below_one:
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
-# what train_text starts from: the GPT lectures' AdamW, clipped at norm 1
-TEXT_TRAINING = TrainConfig(lr=1e-3, optimizer="adamw", clip=1.0)
+# The two presets every run starts from (TrainConfig's own defaults are the plain SGD of makemore part 2).
+# Each model in models.MODELS carries one, at the length and batch of its lecture; compare() starts from
+# LECTURE_SGD and RegisterModel.train_text from GPT_ADAMW.
+LECTURE_SGD = TrainConfig(schedule="step")  # lr 0.1, then lr / 10 for the last quarter of the steps
+GPT_ADAMW = TrainConfig(lr=1e-3, optimizer="adamw", clip=1.0)  # the GPT lecture's AdamW, gradient norm clipped at 1

@@ -18,7 +18,7 @@ from ..nn.module import Module, inference
 from ..nn.optim import OPTIMIZERS, Optimizer
 from ..parallel import distributed
 from .checkpoint import FORMAT, architecture, read_checkpoint, save_checkpoint
-from .config import TEXT_TRAINING, TrainConfig
+from .config import GPT_ADAMW, TrainConfig
 from .evaluation import LossTable, estimate_loss, evaluate, split_losses
 from .loop import LossLog, as_hooks, fit
 from .sampling import sample_names
@@ -139,7 +139,7 @@ class RegisterModel:
         Every eval_interval steps, and at the end, estimate_loss() is kept in run["eval"] as
         (step, train, val), and printed if log.
         """
-        config = (config or TEXT_TRAINING).replace(**settings)
+        config = (config or GPT_ADAMW).replace(**settings)
         block_size = block_size or self.block_size or getattr(self.model, "block_size", None)
         if block_size is None:
             raise ValueError("train_text needs a block_size (pass it, or give it to RegisterModel)")
