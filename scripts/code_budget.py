@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORK = ROOT / "minitorchnn" / "nn"
-LINE_BUDGET = 1500  # lines of code in minitorchnn/nn/
+LINE_BUDGET = 1000  # lines of code in minitorchnn/nn/ (890 at the layout redesign)
 LONGEST_FUNCTION = 30  # lines, in minitorchnn/nn/
 MOST_ARGUMENTS = 7  # in the whole package, constructors excepted
 
@@ -43,8 +43,8 @@ def functions(path: Path):
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args
-            n_args = len(args.posonlyargs) + len(args.args) + len(args.kwonlyargs) - (args.args[:1] != [] and
-                                                                                      args.args[0].arg in ("self", "cls", "ctx"))
+            bound = bool(args.args) and args.args[0].arg in ("self", "cls", "ctx")  # not an argument a caller gives
+            n_args = len(args.posonlyargs) + len(args.args) + len(args.kwonlyargs) - bound
             yield f"{path.relative_to(ROOT)}:{node.lineno} {node.name}", node.end_lineno - node.lineno + 1, n_args
 
 
