@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import minitorchnn as mtn
-from benchmarks.timing import gpu_kernels_per_step, time_rounds
+from benchmarks.timing import gpu_kernels_per_step, ops_per_step, time_rounds
 
 
 class TorchBlock(nn.Module):
@@ -90,6 +90,9 @@ def main() -> None:
         print(f"{name:12s} GPT step: {statistics.median(t) * 1e3:.1f} ms (median of rounds)")
     print(f"ratio minitorchnn / torch: {statistics.median(ratios):.3f}x "
           f"(range {min(ratios):.3f}-{max(ratios):.3f}; goal <= 1.15x)")
+    ops = {name: ops_per_step(step, *batches[0]) for name, step in steps.items()}
+    print("operations per step (top-level aten operators, torch.profiler): " +
+          ", ".join(f"{name} {n}" for name, n in ops.items()))
     if device.type == "cuda":
         counts = {name: gpu_kernels_per_step(step, *batches[0]) for name, step in steps.items()}
         print("GPU kernels per step: " + ", ".join(f"{name} {n}" for name, n in counts.items()))

@@ -22,6 +22,18 @@ def gpu_kernels_per_step(step: Callable, *args) -> int:
     return sum(1 for event in prof.events() if event.device_type == torch.autograd.DeviceType.CUDA)
 
 
+def ops_per_step(step: Callable, *args) -> int:
+    """How many operators one call of step(*args) dispatches, on any device, counted with torch.profiler.
+
+    Each top-level aten operator (one not called from inside another) is what a GPU would launch as one
+    kernel or a few, so this count follows the launch cost on a machine that has no GPU."""
+    step(*args)  # warm: the first call may allocate
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(*args)
+    return sum(1 for event in prof.events() if event.name.startswith("aten::") and
+               not (event.cpu_parent is not None and event.cpu_parent.name.startswith("aten::")))
+
+
 def time_rounds(steps: dict[str, Callable], batches: list[tuple], rounds: int,
                 device: torch.device) -> dict[str, list[float]]:
     """Seconds per step of each step function (called as step(*batch)), one entry per round, after a warm-up."""

@@ -1,6 +1,7 @@
 """The step benchmarks run from the repository root as modules (python -m benchmarks.NAME), on the CPU.
 
 Only that they run and print their ratio is checked: timings are never asserted in a test."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,3 +17,4 @@ def test_a_step_benchmark_runs_from_the_repository_root(script):
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "device cpu" in out.stdout and "ratio" in out.stdout
+    assert re.search(r"operations per step \(top-level aten operators, torch.profiler\): minitorchnn \d+, ", out.stdout)
