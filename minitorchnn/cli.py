@@ -22,6 +22,7 @@ from .train.checkpoint import CheckpointError, check_can_save
 from .train.config import ConfigError, TrainConfig
 from .data.corpus import shakespeare_dataset, text_dataset
 from .data.names import names_dataset
+from .fileio import staged
 from .models import MODELS, ModelSpec
 from .train.loop import TrainingDiverged
 from .train.register import RegisterModel
@@ -246,7 +247,8 @@ def compare(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # write the PNG without a display
     ax = results.plot()
     ax.set_title(experiment.name)
-    ax.figure.savefig(out / "losses.png", dpi=120, bbox_inches="tight")
+    with staged(out / "losses.png") as tmp:
+        ax.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     print(f"wrote {out}/results.csv, results.json, results.md, losses.png and runs/*/seed-*/checkpoint.pt")
     return 0
 

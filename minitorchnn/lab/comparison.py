@@ -108,7 +108,7 @@ class Comparison:
         writer.writeheader()
         writer.writerows(self.runs)
         if path is not None:
-            Path(path).write_text(buffer.getvalue())
+            write_atomic(Path(path), buffer.getvalue())
         return buffer.getvalue()
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -116,7 +116,7 @@ class Comparison:
         text = json.dumps({"runs": self.runs,
                            "curves": [{"variant": v, "seed": s, "loss": c} for (v, s), c in self.curves.items()]})
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(Path(path), text)
         return text
 
     def plot(self, ax=None, window: int | None = None):

@@ -17,6 +17,7 @@ from ..data.names import names_dataset
 from ..nn.gpt import GPT
 from ..nn import Embedding, FlattenConsecutive, LayerNorm1d, Linear, Sequential, Tanh
 from ..nn.loss import cross_entropy
+from ..fileio import staged, write_atomic
 from ..models import MODELS, mlp
 from ..nn.optim import SGD, StepDecay
 from ..train.register import RegisterModel
@@ -67,8 +68,8 @@ def train_names(name: str, steps: int, batch_size: int, out_dir: str) -> None:
     model.eval()
     with torch.no_grad():
         val = cross_entropy(model(data["val"][0]), data["val"][1]).item()
-    torch.save({"state": model.state_dict(), "losses": torch.stack(losses), "val": val},
-               f"{out_dir}/rank{distributed.rank()}.pt")
+    with staged(Path(out_dir) / f"rank{distributed.rank()}.pt") as tmp:  # the parent reads it whole or not at all
+        torch.save({"state": model.state_dict(), "losses": torch.stack(losses), "val": val}, tmp)
 
 
 def measure_throughput(steps: int, batch_per_process: int, device: str, out: str) -> None:
@@ -93,5 +94,5 @@ def measure_throughput(steps: int, batch_per_process: int, device: str, out: str
     seconds = time.perf_counter() - start
     if distributed.is_main():
         tokens = steps * batch * GPT_CONFIG["block_size"]
-        Path(out).write_text(json.dumps({"processes": distributed.world_size(), "threads": torch.get_num_threads(),
-                                         "tokens_per_s": tokens / seconds, "ms_per_step": 1000 * seconds / steps}))
+        write_atomic(Path(out), json.dumps({"processes": distributed.world_size(), "threads": torch.get_num_threads(),
+                                            "tokens_per_s": tokens / seconds, "ms_per_step": 1000 * seconds / steps}))
