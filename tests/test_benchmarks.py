@@ -18,3 +18,10 @@ def test_a_step_benchmark_runs_from_the_repository_root(script):
     assert out.returncode == 0, out.stderr
     assert "device cpu" in out.stdout and "ratio" in out.stdout
     assert re.search(r"operations per step \(top-level aten operators, torch.profiler\): minitorchnn \d+, ", out.stdout)
+
+
+def test_the_threads_benchmark_times_each_model_at_each_thread_count():
+    out = subprocess.run([sys.executable, "-m", "benchmarks.threads", "--models", "mlp", "--steps", "1", "--rounds",
+                          "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "mlp" in out.stdout and "1 thread " in out.stdout and "2 threads " in out.stdout

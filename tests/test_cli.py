@@ -1,3 +1,4 @@
+import errno
 import os
 import signal
 import subprocess
@@ -5,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 import minitorchnn as mtn
 from minitorchnn.cli import main
@@ -45,6 +47,8 @@ def test_sync_batchnorm_on_a_model_without_batchnorm_is_refused(capsys):
     ("--samples", "-1", "a whole number >= 0"), ("--block-size", "0", "a whole number >= 1"),
     ("--n-layer", "0", "a whole number >= 1"), ("--eval-interval", "0", "a whole number >= 1"),
     ("--dropout", "1", "a number in [0, 1)"),
+    ("--seed", "99999999999999999999999", "a whole number from 0 to 2**64 - 1"),
+    ("--seed", "-1", "a whole number from 0 to 2**64 - 1"), ("--threads", "0", "a whole number >= 1"),
 ])
 def test_bad_numbers_are_refused_before_training(capsys, option, value, expected):
     with pytest.raises(SystemExit) as exit_:
@@ -122,3 +126,123 @@ def test_ctrl_c_during_train_save_keeps_what_was_trained(tmp_path):
     assert process.returncode == 130 and "saved the model trained so far to" in out and "Traceback" not in err
     reg = mtn.RegisterModel(mtn.mlp(), "mlp", "block3", device="cpu", verbose=False).load(path)
     assert 0 < len(reg.history["loss"]) < 5_000_000
+
+
+# --- issue 25: threads, nothing lost, clear errors ------------------------------------------------------------
+def test_the_names_models_train_on_one_thread_and_the_banner_says_why(capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    assert main(["--model", "mlp", "--steps", "5", "--samples", "0", "--quiet"]) == 0
+    assert "Threads       : 1 (models under 200,000 parameters run fastest on one)" in capsys.readouterr().out
+    assert torch.get_num_threads() == before  # put back for whoever called main()
+    assert main(["--model", "mlp", "--steps", "5", "--samples", "0", "--quiet", "--threads", "2"]) == 0
+    assert "Threads       : 2 (--threads)" in capsys.readouterr().out
+
+
+def test_omp_num_threads_overrides_the_choice(capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert main(["--model", "mlp", "--steps", "5", "--samples", "0", "--quiet"]) == 0
+    assert "(OMP_NUM_THREADS)" in capsys.readouterr().out
+
+
+def test_compare_chooses_threads_by_the_largest_variant(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert main(["compare", "experiments/loss_analysis.toml", "--steps", "3", "--seeds", "0", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "threads: 1 (models under 200,000 parameters run fastest on one)" in capsys.readouterr().out
+
+
+def test_save_refuses_to_overwrite_the_corpus_or_any_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question\n" * 50)
+    before = corpus.read_bytes()
+    assert main(["train", "--data", str(corpus), "--save", str(corpus), "--steps", "2", "--n-layer", "1",
+                 "--n-embd", "16", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {corpus}: exists and is not a minitorchnn checkpoint; refusing to overwrite it (give " \
+                  f"the checkpoint a new file name)\n"
+    assert corpus.read_bytes() == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_cause(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "m.pt"
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+    assert main(["--model", "mlp", "--steps", "50", "--quiet", "--save", str(path)]) == 2
+    assert capsys.readouterr().err == f"error: {path}: could not write it (No space left on device); any file " \
+                                      f"already there was left as it was\n"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_kill_9_loses_at_most_one_interval_and_resume_carries_on_to_the_same_model(tmp_path, capsys):
+    path, steps = tmp_path / "m.pt", 20_000  # a checkpoint every 2,000 steps
+    args = ["--model", "mlp", "--steps", str(steps), "--quiet", "--samples", "0", "--save", str(path)]
+    process = subprocess.Popen([sys.executable, "-m", "minitorchnn", *args], stdout=subprocess.DEVNULL)
+    while not path.exists() and process.poll() is None:
+        time.sleep(0.02)
+    process.kill()  # kill -9: no handler runs, nothing is saved on the way out
+    assert process.wait() == -signal.SIGKILL
+    done = len(load_mlp(path).history["loss"])
+    assert done % 2_000 == 0 and 0 < done < steps
+    assert main([*args, "--resume"]) == 0
+    assert f"resuming at step {done} of {steps}" in capsys.readouterr().out
+    resumed = load_mlp(path)
+    assert len(resumed.history["loss"]) == steps
+    whole = tmp_path / "whole.pt"
+    assert main([*args[:-1], str(whole)]) == 0  # the same run, never stopped
+    uninterrupted = load_mlp(whole)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), uninterrupted.model.parameters()))
+    assert resumed.history == uninterrupted.history
+
+
+def load_mlp(path):
+    return mtn.RegisterModel(mtn.mlp(), "mlp", "block3", device="cpu", verbose=False).load(path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--resume"], "--resume carries on from the --save checkpoint; give --save PATH"),
+    (["--resume", "--save", "nowhere.pt"], "--resume: nowhere.pt does not exist yet; train without --resume first"),
+])
+def test_resume_needs_a_checkpoint(capsys, argv, message):
+    assert main(["--model", "mlp", "--steps", "5", *argv]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_resume_of_a_finished_run_asks_for_more_steps(tmp_path, capsys):
+    args = ["--model", "mlp", "--steps", "20", "--quiet", "--samples", "0", "--save", str(tmp_path / "m.pt")]
+    assert main(args) == 0
+    assert main([*args, "--resume"]) == 2
+    assert "has trained 20 steps already, --steps is 20; give more --steps to train on" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "--device: expected cpu, cuda, cuda:N or mps, got 'gpu'"),
+    ("", "--device: expected cpu, cuda, cuda:N or mps, got ''"),
+    ("meta", "--device: expected cpu, cuda, cuda:N or mps, got 'meta' (a meta device cannot train here)"),
+    ("cuda:9", "--device: got 'cuda:9', but this machine has "),
+])
+def test_a_device_that_cannot_train_is_an_error_naming_the_option(capsys, device, message):
+    assert main(["--model", "mlp", "--steps", "5", "--device", device]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message}") and "Model registered" not in captured.out
+
+
+def test_a_bad_minitorchnn_device_names_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("MINITORCHNN_DEVICE", "cuda:9")
+    assert main(["--model", "mlp", "--steps", "5"]) == 2
+    assert capsys.readouterr().err.startswith("error: MINITORCHNN_DEVICE: got 'cuda:9', but this machine has ")
+
+
+@pytest.mark.parametrize("option, value", [("--steps", "100000000000"), ("--batch-size", "10000000000")])
+def test_absurd_sizes_are_refused_by_a_memory_estimate_naming_the_option(capsys, option, value):
+    assert main(["--model", "mlp", option, value]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {option}: too large for this machine: training would need about ")
+    assert "Model registered" not in captured.out
+
+
+def test_a_fifo_given_as_data_is_named_as_one(tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["--data", str(fifo), "--steps", "1"]) == 2
+    assert capsys.readouterr().err == f"error: {fifo} is a FIFO (named pipe), not a regular text file (a corpus " \
+                                      f"is read twice: give a file)\n"

@@ -6,14 +6,14 @@ read in chunks, each chunk's token ids are appended to FILE.char.bin (or FILE.by
 are sliced from that file through numpy.memmap: the operating system pages in only the windows a batch
 touches. Character level: the vocabulary is every character in the file (a first pass finds them).
 Byte level: the vocabulary is the 256 byte values, so any file works, in any language or encoding.
-The .bin is encoded again when the file's content (its sha256) changes; a damaged .json beside it is
-rebuilt; a folder we may not write to sends both to a cache folder instead.
+The .bin is encoded again when the file's content (its sha256) changes, or when the .bin itself is not
+what was written (its own sha256, kept in the .json, differs); a damaged .json beside it is rebuilt; a
+folder we may not write to sends both to a cache folder instead.
 """
 from __future__ import annotations
 
 import codecs
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +21,11 @@ import torch
 from torch import Tensor
 
 from .vocab import CharVocab
-from .files import data_path
-from ..fileio import sha256_of, staged, write_atomic, write_error
+from .files import cache_folder, data_path
+from ..fileio import sha256_of, special_kind, staged, write_atomic, write_error
 
 CHUNK_CHARS = 1 << 22  # read 4 MB at a time: memory stays flat whatever the file size
-FORMAT = 2  # 2: staleness by the source's sha256 (1 used size and modification time)
+FORMAT = 3  # 3: the .bin's own sha256 is checked too; 2: the source's sha256; 1: size and modification time
 
 
 class TokenCorpus:
@@ -142,15 +142,6 @@ def _chunks(path: Path, level: str):
                 return
 
 
-def cache_folder() -> Path:
-    """Where encoded corpora go when the text's own folder is read-only: MINITORCHNN_CACHE, else
-    $XDG_CACHE_HOME/minitorchnn, else ~/.cache/minitorchnn."""
-    if os.environ.get("MINITORCHNN_CACHE"):
-        return Path(os.environ["MINITORCHNN_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "minitorchnn"
-
-
 def _writable(folder: Path) -> bool:
     return write_error(folder) is None
 
@@ -166,12 +157,15 @@ def _read_meta(meta_path: Path) -> dict | None:
 
 def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None = None) -> Path:
     """Encode a text file to token ids in OUT (default FILE.LEVEL.bin) with a .json beside it; reused
-    while the file's sha256 is the one recorded there."""
+    while the file's sha256 is the one recorded there and the .bin's own sha256 is what was written."""
     path = Path(path)
     if level not in ("char", "byte"):
         raise ValueError(f"level must be 'char' or 'byte', got {level!r}")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a text file")
+    kind = special_kind(path)
+    if kind is not None:
+        raise ValueError(f"{path} is {kind}, not a regular text file (a corpus is read twice: give a file)")
     if not path.is_file():
         raise FileNotFoundError(f"no text file {path}")
     source = {"name": path.name, "sha256": sha256_of(path)}
@@ -181,11 +175,8 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
             out = cache_folder() / f"{source['sha256'][:16]}-{path.name}.{level}.bin"
             out.parent.mkdir(parents=True, exist_ok=True)
     out = Path(out)
-    meta_path = out.with_suffix(".json")
-    meta = _read_meta(meta_path)
-    if (out.exists() and meta is not None and meta.get("format") == FORMAT and meta.get("source") == source
-            and meta.get("level") == level):
-        return out  # encoded before, from this very content
+    if _up_to_date(out, source, level):
+        return out  # encoded before, from this very content, and the .bin is as it was written
     chars, dtype, lookup = _vocabulary(path, level)
     n_tokens = 0
     with staged(out) as tmp, open(tmp, "wb") as f:  # whole or not at all
@@ -196,9 +187,16 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
         if n_tokens == 0:
             raise ValueError(f"{path} is empty: nothing to train on")
     meta = {"format": FORMAT, "level": level, "dtype": np.dtype(dtype).name, "tokens": n_tokens,
-            "chars": chars, "source": source}
-    write_atomic(meta_path, json.dumps(meta))
+            "chars": chars, "source": source, "sha256": sha256_of(out)}
+    write_atomic(out.with_suffix(".json"), json.dumps(meta))
     return out
+
+
+def _up_to_date(out: Path, source: dict, level: str) -> bool:
+    """Whether out holds the encoding of source at level: recorded in its .json, and its own sha256 matches."""
+    meta = _read_meta(out.with_suffix(".json"))
+    return (out.is_file() and meta is not None and meta.get("format") == FORMAT and meta.get("source") == source
+            and meta.get("level") == level and meta.get("sha256") == sha256_of(out))
 
 
 def _vocabulary(path: Path, level: str):

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..train.config import LECTURE_SGD, TrainConfig
+from ..train.config import FIELDS, LECTURE_SGD, TrainConfig
 from ..data.corpus import TokenCorpus
 from ..data.names import NamesDataset
 from ..fileio import write_atomic
@@ -43,6 +43,18 @@ class Variant:
     build: Callable[[], Module]
     block_size: int | None = None
     train: dict = field(default_factory=dict)  # overrides of compare()'s TrainConfig (lr=..., ...)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.train, dict):
+            raise TypeError(f"Variant: train must be a dict of training settings, got {self.train!r}")
+        if "seed" in self.train:
+            raise ValueError("Variant: train sets 'seed', which compare() sets for every run from its seeds; "
+                             "give the seeds to compare(seeds=...)")
+        known = [k for k in FIELDS if k != "seed"]
+        unknown = sorted(set(self.train) - set(known))
+        if unknown:
+            raise ValueError(f"Variant: unknown training setting {', '.join(unknown)} in train; "
+                             f"known: {', '.join(known)}")
 
 
 def _as_variant(name: str, value) -> Variant:
@@ -171,14 +183,7 @@ def _build(name: str, variant: Variant) -> Module:
 def _dry_run(name: str, variant: Variant, dataset) -> None:
     """Build the variant and run it on one small batch, so that a shape or vocabulary mistake names the
     variant before the grid starts, not an hour into it."""
-    if isinstance(dataset, TokenCorpus):
-        if variant.block_size is None:
-            raise ValueError(f"variant {name!r}: compare on a text corpus needs the Variant's block_size")
-        x, _ = dataset.get_batch("train", 2, variant.block_size, generator=torch.Generator().manual_seed(0))
-        vocab_size = dataset.vocab_size
-    else:
-        data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
-        x, vocab_size = data["train"][0][:2], len(dataset.vocab)
+    x, y, vocab_size = _one_batch(name, variant, dataset)
     with torch.random.fork_rng(devices=[]):  # building draws random weights: leave the global generator as it was
         model = _build(name, variant)
         try:
@@ -189,6 +194,22 @@ def _dry_run(name: str, variant: Variant, dataset) -> None:
     if logits.shape[-1] != vocab_size:
         raise ValueError(f"variant {name!r} predicts {logits.shape[-1]} classes, but the data has a vocabulary "
                          f"of {vocab_size}: build it with vocab_size={vocab_size}")
+    if logits.shape[:-1] != y.shape:
+        kind = "text windows: one prediction per position" if y.ndim == 2 else "names contexts: one prediction each"
+        raise ValueError(f"variant {name!r} gives logits of shape {tuple(logits.shape)} for a batch of "
+                         f"{tuple(x.shape)}, but the data's targets are {tuple(y.shape)} ({kind}); a sequence "
+                         f"model such as GPT reads text, the names models read names")
+
+
+def _one_batch(name: str, variant: Variant, dataset):
+    """Two examples of the data as this variant reads them: inputs, targets and the vocabulary size."""
+    if isinstance(dataset, TokenCorpus):
+        if variant.block_size is None:
+            raise ValueError(f"variant {name!r}: compare on a text corpus needs the Variant's block_size")
+        x, y = dataset.get_batch("train", 2, variant.block_size, generator=torch.Generator().manual_seed(0))
+        return x, y, dataset.vocab_size
+    data = dataset.with_block_size(variant.block_size) if variant.block_size else dataset
+    return data["train"][0][:2], data["train"][1][:2], len(dataset.vocab)
 
 
 @dataclass(frozen=True)
@@ -269,7 +290,7 @@ def _run(name: str, variant: Variant, dataset, seed: int, config: TrainConfig, d
     """One (variant, seed) run: read back if a run folder holds it finished, else trained (and saved there)."""
     done = folder / "runs" / name / f"seed-{seed}" if folder is not None else None
     if done is not None and (done / "result.json").exists():  # finished before: read, don't retrain
-        return json.loads((done / "result.json").read_text())
+        return _read_result(done / "result.json", name, seed)
     reg, result = _train_one(name, variant, dataset, seed, config, device)
     result = {"variant": name, **result}
     if done is not None:
@@ -285,13 +306,38 @@ def _claim_folder(out_dir: Path, identity: dict) -> None:
     stored_path = out_dir / "experiment.json"
     current = _plain(identity)  # as JSON would give it back (tuples become lists)
     if stored_path.exists():
-        stored = json.loads(stored_path.read_text())
+        stored = _read_json(stored_path)
+        if not isinstance(stored, dict):
+            raise ValueError(f"{stored_path}: damaged (not a JSON object); delete {out_dir} to start over")
         if stored != current:
             changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
             raise ValueError(f"{out_dir} holds runs of a different experiment (settings that differ: {changed}); "
                              f"use another output folder, or delete this one to start over")
     else:
         write_atomic(stored_path, json.dumps(current, indent=2))
+
+
+RESULT_KEYS = ("variant", "seed", "parameters", "ms_per_step", "steps", "loss")
+
+
+def _read_json(path: Path):
+    """A JSON file of a run folder; damage is a ValueError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: damaged, not JSON ({err}); delete it to train that run again") from None
+
+
+def _read_result(path: Path, name: str, seed: int) -> dict:
+    """A finished run's result.json, checked: damage names the file (delete it to train the run again)."""
+    result = _read_json(path)
+    missing = [k for k in RESULT_KEYS if not isinstance(result, dict) or k not in result]
+    if missing:
+        raise ValueError(f"{path}: damaged, it lacks {missing}; delete it to train that run again")
+    if (result["variant"], result["seed"]) != (name, seed) or not isinstance(result["loss"], list):
+        raise ValueError(f"{path}: damaged, it is not the result of {name!r} seed {seed}; delete it to train "
+                         f"that run again")
+    return result
 
 
 def _plain(value):

@@ -69,6 +69,8 @@ def launch_local(fn, nprocs: int, *args, backend: str = "gloo") -> None:
     """Run fn(*args) in nprocs processes on this machine, as torchrun would: for tests, benchmarks and
     notebooks. gloo works on the CPU; "nccl" needs one GPU per process. fn must be importable (defined at
     the top level of a module)."""
+    if not isinstance(nprocs, int) or isinstance(nprocs, bool) or nprocs < 1:
+        raise ValueError(f"launch_local expected nprocs, the number of processes, >= 1, got {nprocs!r}")
     import socket
 
     import torch.multiprocessing as mp

@@ -6,13 +6,14 @@ state) before it changes anything: a bad file leaves the model as it was, and ev
 """
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
 
 import torch
 
-from ..fileio import staged, write_error
+from ..fileio import special_kind, write_atomic, write_error
 from ..nn.module import Module
 from ..nn.optim import OPTIMIZERS, Optimizer
 
@@ -31,14 +32,32 @@ def architecture(model: Module) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def check_can_save(path: str | Path) -> Path:
-    """Refuse, before any training, a path that could not be written: a folder, or a folder we cannot write."""
+    """Refuse, before any training, a path that could not be written (a folder, a folder we cannot write)
+    or that holds something else: only a minitorchnn checkpoint may be overwritten, never a corpus."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder; give the checkpoint a file name, like {path / 'model.pt'}")
+    kind = special_kind(path)
+    if kind is not None:
+        raise CheckpointError(f"{path}: is {kind}, not a checkpoint file; give the checkpoint a new file name")
+    if path.is_file() and not is_checkpoint(path):
+        raise CheckpointError(f"{path}: exists and is not a minitorchnn checkpoint; refusing to overwrite it "
+                              f"(give the checkpoint a new file name)")
     err = write_error(path.parent)
     if err is not None:
         raise CheckpointError(f"{path}: cannot write a checkpoint there ({err.strerror or err})")
     return path
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether path holds a checkpoint that save() wrote (read on the CPU, nothing is changed)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            contents = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # any file torch cannot read is not ours
+        return False
+    return isinstance(contents, dict) and contents.get("format") == FORMAT
 
 
 def _non_finite(state: dict, model: Module) -> list[str]:
@@ -56,8 +75,9 @@ def save_checkpoint(path: str | Path, contents: dict, model: Module) -> Path:
         raise CheckpointError(f"{path}: not saved, the weights {bad[:3]} hold NaN or infinite values "
                               f"(did training diverge?); any file already there was left as it was")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with staged(path) as tmp:  # a crash mid-save leaves the old checkpoint whole
-        torch.save(contents, tmp)
+    buffer = io.BytesIO()  # serialised in memory: a full disk is then an OSError that says so, not torch's
+    torch.save(contents, buffer)
+    write_atomic(path, buffer.getvalue())  # a crash or a full disk mid-save leaves the old checkpoint whole
     return path
 
 
@@ -105,6 +125,9 @@ def read_checkpoint(path: str | Path, model: Module, device: torch.device) -> tu
             optimizer.load_state_dict(contents["optimizer"])
         except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{path}: the optimiser's state does not fit this model: {err}") from None
+    vocab = contents["vocab"]
+    if not (vocab is None or vocab == "bytes" or (isinstance(vocab, list) and all(isinstance(c, str) for c in vocab))):
+        raise CheckpointError(f"{path}: the vocabulary is damaged")
     history = contents["history"]
     if not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
         raise CheckpointError(f"{path}: the training history is damaged")

@@ -11,13 +11,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..data.corpus import ByteVocab
 from ..data.vocab import CharVocab
-from ..devices import default_device
+from ..devices import check_memory, default_device, example_bytes, parse_device, training_needs
 from ..nn.layers import Sequential
 from ..nn.module import Module, inference
-from ..nn.optim import OPTIMIZERS, Optimizer
+from ..nn.optim import OPTIMIZERS, Optimizer, make_schedule
 from ..parallel import distributed
-from .checkpoint import FORMAT, architecture, read_checkpoint, save_checkpoint
+from .checkpoint import FORMAT, CheckpointError, architecture, read_checkpoint, save_checkpoint
 from .config import GPT_ADAMW, TrainConfig
 from .evaluation import LossTable, estimate_loss, evaluate, split_losses
 from .loop import LossLog, as_hooks, fit
@@ -38,7 +39,7 @@ class RegisterModel:
         if not isinstance(model, Module):
             raise TypeError(f"RegisterModel expected a minitorchnn Module, got {type(model).__name__}")
         self.model_name, self.model_version = model_name, model_version
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = parse_device(device) if device is not None else default_device()
         if self.device.type == "cuda" and self.device.index is None:  # "cuda" means the current GPU
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.model = model.to(self.device)  # the one move of the model
@@ -110,16 +111,21 @@ class RegisterModel:
         return self.optimizer
 
     def train(self, x: Tensor, y: Tensor, config: TrainConfig | None = None, *, on_step=None,
-              progress: bool | None = None, **settings) -> dict:
+              progress: bool | None = None, first_step: int = 0, **settings) -> dict:
         """Train on random minibatches of (x, y); returns this run's loss and lr per step.
 
         Settings come as a TrainConfig, or as its fields by name (steps=, lr=, schedule=, seed=, ...), or
         both (the names override). With a seed, the minibatches come from their own generator, so two
         runs with the same seed and initial weights are identical. on_step(Step) runs after every update.
+        first_step > 0 continues a run of config.steps that stopped there (after load()): the minibatches
+        and the learning rate go on as they would have.
         """
         config = (config or TrainConfig()).replace(**settings)
         if len(x) != len(y):
             raise ValueError(f"train got {len(x)} inputs but {len(y)} targets")
+        if len(x) == 0:
+            raise ValueError(f"train got no examples: x has shape {tuple(x.shape)}")
+        self._check_memory(config, x[0].numel(), sequence=False)
         x, y = x.to(self.device), y.to(self.device)  # the one move of the data
         generator = torch.Generator(device=self.device).manual_seed(config.seed) if config.seed is not None else None
         mine = distributed.shard(config.batch_size)  # all rows with one process; this rank's slice under torchrun
@@ -129,15 +135,23 @@ class RegisterModel:
             ix = torch.randint(0, len(x), (config.batch_size,), device=self.device, generator=generator)[mine]
             return x[ix], y[ix]
 
-        return fit(self.model, self.optimizer_for(config), next_batch, config, as_hooks(on_step),
-                   LossLog(config.steps, self.model_name, self.history, progress))
+        rest = _continue_at(config, first_step, next_batch)
+        return fit(self.model, self.optimizer_for(rest), next_batch, rest, as_hooks(on_step),
+                   LossLog(rest.steps, self.model_name, self.history, progress))
+
+    def _check_memory(self, config: TrainConfig, block_size: int, sequence: bool) -> None:
+        """Refuse steps or a batch_size far beyond the device's memory before anything is allocated."""
+        vocab_size = len(self.vocab) if self.vocab is not None else 0
+        check_memory(self.device, training_needs(self.n_parameters, config.steps, config.batch_size,
+                                                 example_bytes(block_size, vocab_size, sequence)))
 
     def train_text(self, dataset, config: TrainConfig | None = None, *, block_size: int | None = None,
-                   on_step=None, progress: bool | None = None, log: bool = True, **settings) -> dict:
+                   on_step=None, progress: bool | None = None, log: bool = True, first_step: int = 0,
+                   **settings) -> dict:
         """Train a sequence model on random windows of a text corpus (AdamW, clip 1.0 unless told otherwise).
 
         Every eval_interval steps, and at the end, estimate_loss() is kept in run["eval"] as
-        (step, train, val), and printed if log.
+        (step, train, val), and printed if log. first_step: as in train().
         """
         config = (config or GPT_ADAMW).replace(**settings)
         block_size = block_size or self.block_size or getattr(self.model, "block_size", None)
@@ -147,6 +161,7 @@ class RegisterModel:
             if dataset.split_length(split) <= block_size:
                 raise ValueError(f"the {split} split of {dataset!r} has {dataset.split_length(split)} tokens, "
                                  f"too few for windows of block_size={block_size}")
+        self._check_memory(config, block_size, sequence=True)
         generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
         mine = distributed.shard(config.batch_size)
         evals: list[tuple[int, float, float]] = []
@@ -163,9 +178,11 @@ class RegisterModel:
 
         hooks = as_hooks(on_step)
         if config.eval_interval:
-            hooks.append(lambda s: evaluate_now(s.step) if s.step % config.eval_interval == 0 else None)
-        run = fit(self.model, self.optimizer_for(config), next_batch, config, hooks,
-                  LossLog(config.steps, self.model_name, self.history, progress))
+            at = first_step  # steps count on from where a resumed run stopped
+            hooks.append(lambda s: evaluate_now(at + s.step) if (at + s.step) % config.eval_interval == 0 else None)
+        rest = _continue_at(config, first_step, next_batch)
+        run = fit(self.model, self.optimizer_for(rest), next_batch, rest, hooks,
+                  LossLog(rest.steps, self.model_name, self.history, progress))
         if not evals or evals[-1][0] != config.steps:
             evaluate_now(config.steps)
         run["eval"] = evals
@@ -215,9 +232,9 @@ class RegisterModel:
     def architecture(self) -> list[tuple[str, tuple[int, ...]]]:
         return architecture(self.model)
 
-    def save(self, path: str | Path) -> Path:
-        """Checkpoint model, optimiser, vocab and history atomically (see checkpoint.py).
-        Under data parallelism only rank 0 writes (every rank holds the same weights)."""
+    def save(self, path: str | Path, history: dict | None = None) -> Path:
+        """Checkpoint model, optimiser, vocab and history (default: self.history) atomically (see
+        checkpoint.py). Under data parallelism only rank 0 writes (every rank holds the same weights)."""
         path = Path(path)
         if not distributed.is_main():
             distributed.barrier()  # wait until rank 0 has written it
@@ -229,8 +246,8 @@ class RegisterModel:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
                 "optimizer_type": type(self.optimizer).__name__ if self.optimizer is not None else None,
-                "vocab": self.vocab.itos if self.vocab is not None else None, "block_size": self.block_size,
-                "history": self.history,
+                "vocab": _vocab_state(self.vocab), "block_size": self.block_size,
+                "history": self.history if history is None else history,
             }, self.model)
         finally:
             distributed.barrier()  # the other ranks wait in save() until the file is whole
@@ -238,10 +255,38 @@ class RegisterModel:
     def load(self, path: str | Path) -> RegisterModel:
         """Restore a checkpoint written by save(); a wrong or damaged file is refused, the model untouched."""
         contents, optimizer = read_checkpoint(path, self.model, self.device)
+        saved, ours = contents["vocab"], _vocab_state(self.vocab)
+        if saved is not None and ours is not None and saved != ours:
+            raise CheckpointError(f"{path}: saved with a vocabulary of {_describe(saved)}, but this model's data has "
+                                  f"{_describe(ours)}: it would decode the wrong characters")
         self.model.load_state_dict(contents["model"])  # everything was checked: this cannot fail half-way
         self.optimizer = optimizer
         self.history = {k: list(v) for k, v in contents["history"].items()}
-        if contents["vocab"] is not None:
-            self.vocab = CharVocab(contents["vocab"])
+        if saved is not None:
+            self.vocab = ByteVocab() if saved == "bytes" else CharVocab(saved)
         self.block_size = contents["block_size"]
         return self
+
+
+def _vocab_state(vocab) -> list[str] | str | None:
+    """A vocabulary as a checkpoint stores it: its characters, or "bytes" for the 256 byte values."""
+    if vocab is None:
+        return None
+    return "bytes" if vocab.itos is None else list(vocab.itos)
+
+
+def _describe(state: list[str] | str) -> str:
+    return "the 256 byte values" if state == "bytes" else f"{len(state)} characters {''.join(state)[:40]!r}"
+
+
+def _continue_at(config: TrainConfig, first_step: int, next_batch) -> TrainConfig:
+    """The config of the steps after first_step of a run of config.steps: the batches drawn before are
+    drawn again (and dropped) and the learning rate schedule goes on from there."""
+    if not isinstance(first_step, int) or not 0 <= first_step < config.steps:
+        raise ValueError(f"first_step must be a whole number in [0, steps={config.steps}), got {first_step!r}")
+    if first_step == 0:
+        return config
+    for _ in range(first_step):
+        next_batch()  # the seeded generator moves on as it did in the steps already trained
+    full = make_schedule(config.schedule, config.lr, config.steps, config.warmup_steps, config.final_lr)
+    return config.replace(steps=config.steps - first_step, schedule=lambda i: full(first_step + i))

@@ -16,6 +16,8 @@ def sample_names(model: Module, vocab: CharVocab, block_size: int, n: int, seed:
     """
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"sample expected a number of names >= 0, got {n!r}")
+    if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1:
+        raise ValueError(f"sample expected max_len, the most characters of a name, >= 1, got {max_len!r}")
     if n == 0:
         return []
     device = device_of(model)

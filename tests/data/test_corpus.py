@@ -93,7 +93,7 @@ def test_a_damaged_json_is_rebuilt_not_fatal(text_file):
 def test_the_json_is_written_atomically(text_file, monkeypatch):
     renamed = []
     real_replace = os.replace
-    monkeypatch.setattr(corpus.os, "replace", lambda src, dst: renamed.append(str(dst)) or real_replace(src, dst))
+    monkeypatch.setattr(os, "replace", lambda src, dst: renamed.append(str(dst)) or real_replace(src, dst))
     bin_path = corpus.encode_corpus(text_file, "byte")
     assert str(bin_path.with_suffix(".json")) in renamed and str(bin_path) in renamed  # written aside, then renamed
     assert sorted(p.name for p in text_file.parent.iterdir()) == ["corpus.txt", "corpus.txt.byte.bin",
@@ -135,3 +135,18 @@ def test_a_read_only_data_folder_falls_back_to_the_cache_folder(text_file, tmp_p
 def test_a_folder_is_not_a_text_file(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder, not a text file"):
         corpus.encode_corpus(tmp_path)
+
+
+def test_a_cache_overwritten_with_other_bytes_of_the_same_size_is_rebuilt(text_file):
+    bin_path = corpus.encode_corpus(text_file, "char")
+    good = bin_path.read_bytes()
+    bin_path.write_bytes(bytes(reversed(good)))  # the same size, the json untouched
+    data = corpus.text_dataset(text_file, "char")
+    assert bin_path.read_bytes() == good and data.decode(data.tokens.tolist()) == TEXT
+
+
+def test_a_fifo_is_named_as_what_it_is(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"pipe is a FIFO \(named pipe\), not a regular text file"):
+        corpus.text_dataset(fifo)

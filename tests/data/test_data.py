@@ -201,3 +201,39 @@ def test_load_words_lower_cases_and_names_a_character_outside_the_vocabulary(tmp
                                          r"the names vocabulary \('.' and a-z\)"):
         load_words(words)
     assert load_words(words, alphabet=None)[-1] == "jean-luc"
+
+
+def _read_only(monkeypatch, root: Path) -> None:
+    """root refuses new files, as a read-only checkout does (chmod would not stop root, who runs CI)."""
+    real = data.write_error
+    monkeypatch.setattr(data, "write_error", lambda folder: PermissionError(13, "Permission denied")
+                        if Path(folder) == root else real(folder))
+
+
+def test_a_read_only_checkout_reads_minitorchnn_data_in_place(empty_root, monkeypatch):
+    shared = Path(__file__).resolve().parents[2] / "names.txt"
+    folder = empty_root.parent / "shared"
+    folder.mkdir()
+    (folder / "names.txt").write_bytes(shared.read_bytes())
+    monkeypatch.setenv("MINITORCHNN_DATA", str(folder))
+    monkeypatch.setenv("MINITORCHNN_CACHE", str(empty_root.parent / "cache"))
+    _read_only(monkeypatch, empty_root)
+    assert mtn.data_path("names.txt") == folder / "names.txt"
+    assert list(empty_root.iterdir()) == []  # nothing was written into the checkout
+
+
+def test_a_read_only_checkout_downloads_into_the_cache_folder(empty_root, monkeypatch, tmp_path):
+    source = tmp_path / "served.txt"
+    source.write_text("emma\nolivia\n")
+    _fake_spec(monkeypatch, source, data.sha256_of(source))
+    monkeypatch.setenv("MINITORCHNN_CACHE", str(tmp_path / "cache"))
+    _read_only(monkeypatch, empty_root)
+    assert mtn.data_path("names.txt") == tmp_path / "cache" / "names.txt"
+    monkeypatch.setattr(data, "_download", _offline)  # the next call finds the cached copy without the network
+    assert mtn.data_path("names.txt").read_text() == "emma\nolivia\n"
+
+
+def test_the_repository_ships_both_data_files():
+    root = Path(__file__).resolve().parents[2]
+    for name, spec in data.FILES.items():
+        assert data.sha256_of(root / name) == spec.sha256

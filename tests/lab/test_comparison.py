@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 import statistics
 
 import pytest
@@ -150,9 +151,46 @@ def test_bad_arguments_are_named(names3):
         mtn.compare({}, names3, steps=5)
     with pytest.raises(TypeError, match="variant 'x' must be a function that builds a model"):
         mtn.compare({"x": mtn.mlp()}, names3, steps=5)
-    with pytest.raises(ValueError, match=r"variant 'x': unknown training setting learning_rate; known: steps, batch_size, lr"):
+    with pytest.raises(ValueError, match=r"Variant: unknown training setting learning_rate in train; known: steps, "
+                                         r"batch_size, lr"):
         mtn.compare({"x": mtn.Variant(mtn.mlp, train={"learning_rate": 1})}, names3, steps=5)
     with pytest.raises(ValueError, match=r"variant names become folder names.*got \['a/b'\]"):
         mtn.compare({"a/b": mtn.mlp}, names3, steps=5, out_dir="unused")
     with pytest.raises(TypeError, match="must return a minitorchnn Module, got Linear"):
         mtn.compare({"x": lambda: torch.nn.Linear(3, 3)}, names3, steps=5, seeds=(0,))
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"seed": 5}, "Variant: train sets 'seed', which compare\\(\\) sets for every run from its seeds"),
+    ({"colour": "red"}, r"Variant: unknown training setting colour in train; known: steps, batch_size"),
+])
+def test_a_variant_refuses_settings_it_would_ignore(train, message):
+    with pytest.raises(ValueError, match=message):
+        mtn.Variant(lambda: mtn.mlp(), train=train)
+
+
+def test_a_gpt_on_names_fails_the_dry_run_with_the_variant_named(names3):
+    gpt = mtn.Variant(lambda: mtn.GPT(27, block_size=3, n_embd=16, n_head=2, n_layer=1), block_size=3)
+    with pytest.raises(ValueError, match=r"variant 'gpt' gives logits of shape \(2, 3, 27\) for a batch of \(2, 3\), "
+                                         r"but the data's targets are \(2,\)"):
+        mtn.compare({"plain": lambda: mtn.mlp(), "gpt": gpt}, names3, steps=2, seeds=(0,))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda text: text[: len(text) // 2], r"result.json: damaged, not JSON \(.*\); delete it to train that run again"),
+    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "loss"}),
+     r"result.json: damaged, it lacks \['loss'\]; delete it to train that run again"),
+])
+def test_a_damaged_run_folder_names_the_file(names3, tmp_path, damage, message):
+    mtn.compare({"plain": lambda: mtn.mlp()}, names3, steps=2, seeds=(0,), out_dir=tmp_path)
+    result = tmp_path / "runs" / "plain" / "seed-0" / "result.json"
+    result.write_text(damage(result.read_text()))
+    with pytest.raises(ValueError, match=f"{re.escape(str(tmp_path))}/runs/plain/seed-0/{message}"):
+        mtn.compare({"plain": lambda: mtn.mlp()}, names3, steps=2, seeds=(0,), out_dir=tmp_path)
+
+
+def test_a_damaged_experiment_json_names_the_file(names3, tmp_path):
+    mtn.compare({"plain": lambda: mtn.mlp()}, names3, steps=2, seeds=(0,), out_dir=tmp_path)
+    (tmp_path / "experiment.json").write_text('{"variants": ["plain"] "steps": 2}')
+    with pytest.raises(ValueError, match=r"experiment.json: damaged, not JSON \(Expecting ',' delimiter"):
+        mtn.compare({"plain": lambda: mtn.mlp()}, names3, steps=2, seeds=(0,), out_dir=tmp_path)

@@ -178,3 +178,11 @@ def test_each_variant_is_dry_run_before_the_grid_starts(tmp_path, capsys):
 def test_duplicate_seeds_on_the_command_line_are_refused(tmp_path, capsys):
     assert main(["compare", str(write(tmp_path, GOOD)), "--seeds", "1", "1", "--out", str(tmp_path / "r")]) == 2
     assert "compare got the same seed twice in [1, 1]" in capsys.readouterr().err
+
+
+def test_a_model_too_large_for_the_machine_is_refused_before_it_is_built(tmp_path):
+    path = write(tmp_path, GOOD.replace('model = "mlp"\nblock_size = 3', 'model = "mlp"\nblock_size = 3\n'
+                                                                        'args = { n_hidden = 10000000000 }'))
+    with pytest.raises(mtn.ExperimentError, match=r"exp.toml, line 11: variants.plain: model 'mlp' cannot be built "
+                                                  r"with these arguments \(.*10000000000.*memory"):
+        mtn.load_experiment(path)

@@ -163,3 +163,47 @@ def test_under_data_parallelism_a_batchnorm_error_says_the_batch_is_split():
     with pytest.raises(Exception, match=r"needs more than 1 value per channel in training, got shape \(1, 200\) "
                                         r"\(the batch is split over the 2 data-parallel processes"):
         distributed.launch_local(batchnorm_with_one_row_per_process, 2)
+
+
+def never_runs():
+    raise AssertionError("launch_local ran a worker it should have refused")
+
+
+@pytest.mark.parametrize("nprocs", [0, -1, 1.5, True])
+def test_launch_local_refuses_fewer_than_one_process(nprocs):
+    with pytest.raises(ValueError, match=f"launch_local expected nprocs, the number of processes, >= 1, got {nprocs!r}"):
+        distributed.launch_local(never_runs, nprocs)
+
+
+def train_until_rank1_is_killed(path: str) -> None:
+    """Both ranks train with --save; rank 1 is killed (SIGKILL) once the first periodic checkpoint exists."""
+    import os
+    import signal
+    import threading
+    import time
+    from pathlib import Path
+
+    from minitorchnn.cli import main
+
+    def kill_when_saved() -> None:
+        while not Path(path).exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if distributed.rank() == 1:
+        threading.Thread(target=kill_when_saved, daemon=True).start()
+    main(["--model", "mlp", "--steps", "20000", "--quiet", "--samples", "0", "--save", path])
+
+
+def test_a_dead_worker_loses_at_most_one_interval_and_resume_carries_on(tmp_path, capsys):
+    from minitorchnn.cli import main
+
+    path = tmp_path / "m.pt"
+    with pytest.raises(Exception, match="process 1 terminated with signal SIGKILL"):
+        distributed.launch_local(train_until_rank1_is_killed, 2, str(path))
+    saved = mtn.RegisterModel(mtn.mlp(), "mlp", device="cpu", verbose=False).load(path)
+    done = len(saved.history["loss"])
+    assert done % 2_000 == 0 and 0 < done < 20_000  # a checkpoint every tenth of the run
+    assert main(["--model", "mlp", "--steps", "20000", "--quiet", "--samples", "0", "--save", str(path),
+                 "--resume"]) == 0
+    assert f"resuming at step {done} of 20000" in capsys.readouterr().out
+    assert len(mtn.RegisterModel(mtn.mlp(), "mlp", device="cpu", verbose=False).load(path).history["loss"]) == 20_000

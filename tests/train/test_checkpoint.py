@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import minitorchnn as mtn
+from minitorchnn.nn.optim import make_schedule
 
 
 class Foreign:
@@ -120,3 +121,50 @@ def test_a_checkpoint_written_before_feedforward_named_its_layers_still_loads():
                               device="cpu", verbose=False)
     with pytest.raises(mtn.CheckpointError, match="different architecture"):
         other.load(path)  # the renamed repr is still compared: ReLU is not GELU
+
+
+def test_text_checkpoints_carry_their_vocabulary_and_refuse_another_corpus(tmp_path):
+    torch.manual_seed(0)
+    ours, theirs = mtn.CharVocab(list("abc")), mtn.CharVocab(list("xyz"))
+    gpt = dict(block_size=8, n_embd=16, n_head=2, n_layer=1)
+    reg = mtn.RegisterModel(mtn.GPT(3, **gpt), "gpt", device="cpu", vocab=ours, block_size=8, verbose=False)
+    path = reg.save(tmp_path / "gpt.pt")
+    assert torch.load(path, weights_only=True)["vocab"] == ["a", "b", "c"]
+    other = mtn.RegisterModel(mtn.GPT(3, **gpt), "gpt", device="cpu", vocab=theirs, block_size=8, verbose=False)
+    before = weights(other)
+    with pytest.raises(mtn.CheckpointError, match=r"gpt.pt: saved with a vocabulary of 3 characters 'abc', but this "
+                                                  r"model's data has 3 characters 'xyz': it would decode the wrong"):
+        other.load(path)
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(other)))
+    blank = mtn.RegisterModel(mtn.GPT(3, **gpt), "gpt", device="cpu", verbose=False).load(path)
+    assert blank.vocab == ours  # a model without a vocabulary takes the checkpoint's
+
+
+def test_save_refuses_to_overwrite_a_file_that_is_not_a_checkpoint(names3, tmp_path):
+    from minitorchnn.train.checkpoint import check_can_save
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("my only copy\n")
+    with pytest.raises(mtn.CheckpointError, match="corpus.txt: exists and is not a minitorchnn checkpoint"):
+        check_can_save(text)
+    path = trained(names3).save(tmp_path / "m.pt")
+    assert check_can_save(path) == path  # our own checkpoint may be written again
+
+
+def test_a_resumed_run_trains_like_one_that_never_stopped(names3, tmp_path):
+    config = mtn.TrainConfig(steps=40, lr=0.1, schedule="step", momentum=0.9, seed=3)
+    whole = fresh()
+    whole.train(*names3["train"], config, progress=False)
+    stopped = fresh()  # the first 20 steps of the same run (the lr schedule of 40 steps), then saved
+    first_half = config.replace(steps=20, schedule=make_schedule("step", 0.1, 40))
+    path = stopped.train(*names3["train"], first_half, progress=False) and stopped.save(tmp_path / "half.pt")
+    resumed = fresh(seed=7).load(path)
+    resumed.train(*names3["train"], config, progress=False, first_step=len(resumed.history["loss"]))
+    assert resumed.history["lr"] == whole.history["lr"]  # the schedule went on: 0.1 until step 30, then 0.01
+    assert all(torch.equal(a, b) for a, b in zip(weights(resumed), weights(whole)))
+
+
+@pytest.mark.parametrize("first_step", [-1, 40, 1.5])
+def test_first_step_must_be_inside_the_run(names3, first_step):
+    with pytest.raises(ValueError, match=r"first_step must be a whole number in \[0, steps=40\)"):
+        fresh().train(*names3["train"], steps=40, first_step=first_step, progress=False)

@@ -1,3 +1,4 @@
+import errno
 import os
 import re
 import signal
@@ -164,19 +165,19 @@ def test_checkpoint_of_another_architecture_is_refused_and_changes_nothing(tmp_p
     assert all(torch.equal(v, before[k]) for k, v in other.model.state_dict().items())
 
 
-def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_a_full_disk_during_save_names_the_file_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     reg = registered(verbose=False)
     path = reg.save(tmp_path / "mlp.pt")
     good = path.read_bytes()
 
-    def crash(obj, f):
-        with open(f, "wb") as handle:
-            handle.write(b"half a checkp")
-        raise OSError("disk full")
+    def disk_full(fd):  # the bytes are written, then the disk turns out to be full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(training.torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError) as error:
         reg.save(path)
+    assert str(error.value) == f"{path}: could not write it (No space left on device); any file already there was " \
+                               f"left as it was"
     assert path.read_bytes() == good and list(tmp_path.iterdir()) == [path]
 
 
@@ -324,3 +325,33 @@ def test_the_registration_banner_names_no_optimiser_before_one_is_chosen(names3,
     assert "Optimiser" not in capsys.readouterr().out
     reg.train(*names3["train"], steps=1, lr=0.05, momentum=0.9, weight_decay=1e-3)
     assert "Optimiser     : SGD(lr=0.05, momentum=0.9, weight_decay=0.001)" in reg.configuration()
+
+
+def test_sample_needs_room_for_a_character(names3):
+    reg = registered(vocab=names3.vocab, verbose=False)
+    with pytest.raises(ValueError, match="sample expected max_len, the most characters of a name, >= 1, got 0"):
+        reg.sample(3, max_len=0)
+
+
+def test_training_on_no_examples_is_an_error_naming_x():
+    reg = registered(verbose=False)
+    with pytest.raises(ValueError, match=r"train got no examples: x has shape \(0, 3\)"):
+        reg.train(torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), steps=5)
+
+
+@pytest.mark.parametrize("setting, value", [("steps", 100_000_000_000), ("batch_size", 10_000_000_000)])
+def test_absurd_sizes_are_refused_before_anything_is_allocated(names3, setting, value):
+    reg = registered(verbose=False)
+    with pytest.raises(ValueError, match=f"{setting}: too large for this machine: training would need about"):
+        reg.train(*names3["train"], **{setting: value})
+    assert reg.history["loss"] == []
+
+
+@pytest.mark.parametrize("device, message", [
+    ("gpu", "device: expected cpu, cuda, cuda:N or mps, got 'gpu'"),
+    ("meta", "device: expected cpu, cuda, cuda:N or mps, got 'meta'"),
+    ("cuda:9", "device: got 'cuda:9', but this machine has"),
+])
+def test_a_device_that_cannot_train_is_refused_by_name(device, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mtn.RegisterModel(mtn.mlp(), "mlp", device=device, verbose=False)
