@@ -192,9 +192,12 @@ def train(args: argparse.Namespace) -> int:
         vocab_size = dataset.vocab_size if spec.data == "text" else len(dataset.vocab)
         shape = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in spec.shape.items()}
         shape = shape if spec.data == "text" else {}
-        n_parameters = check_size(args, spec, config, device, vocab_size, block_size, shape)
-        with torch_threads(*threads_for(n_parameters, args.threads)) as threads:
-            reg = build(args, spec, device, dataset, vocab_size, block_size, shape)
+        torch.manual_seed(args.seed)
+        model = spec(vocab_size, block_size, **shape)  # a layer too large for the machine is refused as it is built
+        example = example_bytes(block_size, vocab_size, sequence=spec.data == "text")
+        check_size(args, model.num_parameters(), config, device, example)
+        with torch_threads(*threads_for(model.num_parameters(), args.threads)) as threads:
+            reg = register(args, model, device, dataset, block_size, spec.data)
             say(f"  {'Training':<14}: {config.describe()}\n  {'Threads':<14}: {threads}")
             return run_training(args, reg, dataset, config, spec.data)
     finally:
@@ -207,30 +210,25 @@ def load_data(args: argparse.Namespace, kind: str, block_size: int):
     return text_dataset(args.data, args.level or "char") if args.data else shakespeare_dataset()
 
 
-def check_size(args, spec, config: TrainConfig, device, vocab_size: int, block_size: int, shape: dict) -> int:
-    """The model's parameter count, from a copy built on the meta device (no memory is taken); a run far
-    beyond the device's memory is refused here, naming the option that asks for the most."""
-    with torch.device("meta"):
-        n_parameters = spec(vocab_size, block_size, **shape).num_parameters()
-    sizes = [f"--{k.replace('_', '-')}" for k in ("block_size", *shape) if getattr(args, k) is not None]
+def check_size(args, n_parameters: int, config: TrainConfig, device: torch.device, example: int) -> None:
+    """Refuse a run far beyond the device's memory before it allocates its per-step record or its batches,
+    naming the option that asks for the most (example: the bytes one example takes)."""
+    sizes = [f"--{k.replace('_', '-')}" for k in ("block_size", "n_layer", "n_head", "n_embd")
+             if getattr(args, k) is not None]
     model = f"the model ({', '.join(sizes)})" if sizes else "the model"
-    check_memory(device or torch.device("cpu"), training_needs(
-        n_parameters, config.steps, config.batch_size, example_bytes(block_size, vocab_size, spec.data == "text"),
-        names=(model, "--steps", "--batch-size")))
-    return n_parameters
+    check_memory(device, training_needs(n_parameters, config.steps, config.batch_size, example,
+                                        names=(model, "--steps", "--batch-size")))
 
 
-def build(args, spec, device, dataset, vocab_size: int, block_size: int, shape: dict) -> RegisterModel:
+def register(args, model, device: torch.device, dataset, block_size: int, kind: str) -> RegisterModel:
     """The model, registered on its device (from --resume's checkpoint if asked); prints the banner."""
-    torch.manual_seed(args.seed)
-    model = spec(vocab_size, block_size, **shape)
     if args.sync_batchnorm:
         model = distributed.sync_batchnorm(model)
     reg = RegisterModel(model, args.model, f"block{block_size}", device=device, verbose=False,
                         vocab=dataset.vocab, block_size=block_size)
     if args.resume:
         reg.load(args.save)
-    if spec.data == "text":
+    if kind == "text":
         say(dataset)
     say(f"Model registered with {reg.n_parameters} Parameters\n{reg.configuration()}")
     return reg
@@ -329,7 +327,7 @@ def compare(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / experiment.name)
     steps = experiment.steps if args.steps is None else args.steps
     seeds = list(experiment.seeds) if args.seeds is None else args.seeds
-    with torch.device("meta"):  # sizes without memory: the thread count suits the largest variant
+    with torch.random.fork_rng(devices=[]):  # the thread count suits the largest variant
         largest = max(variant.build().num_parameters() for variant in experiment.variants.values())
     with torch_threads(*threads_for(largest, args.threads)) as threads:
         print(f"{experiment.name}: {len(experiment.variants)} variants x {len(seeds)} seeds, {steps:,} steps each "

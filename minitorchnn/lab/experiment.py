@@ -25,8 +25,6 @@ import ast
 import inspect
 import re
 import tomllib
-
-import torch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +37,6 @@ from ..data.names import load_words, names_dataset
 from ..nn import (BatchNorm1d, BatchNorm1dPerPosition, Dropout, Embedding, Flatten, FlattenConsecutive,
                          LayerNorm1d, Linear, ReLU, Sequential, Tanh)
 from ..models import MODELS
-from ..devices import BYTES_PER_PARAMETER, check_memory
 
 LAYERS = {cls.__name__: cls for cls in (Embedding, Linear, BatchNorm1d, BatchNorm1dPerPosition, LayerNorm1d,
                                         FlattenConsecutive, Flatten, Tanh, ReLU, Dropout)}
@@ -211,14 +208,11 @@ def _model_builder(section: str, spec: dict, block_size: int, data: str, vocab_s
     if "vocab_size" in args and args.pop("vocab_size") != vocab_size:
         raise where.error("args", f"{section}: args.vocab_size does not match the data: {data} has a vocabulary "
                                   f"of {vocab_size} (leave vocab_size out: it comes from the data)", section)
-    key = "args" if "args" in spec else "model"
     try:
-        with torch.device("meta"):  # build once now, without memory: a bad value shows before training
-            n_parameters = entry(vocab_size, block_size, **args).num_parameters()
-        check_memory(torch.device("cpu"), {f"{section}.{key}": BYTES_PER_PARAMETER * n_parameters})
+        entry(vocab_size, block_size, **args)  # build once now: a bad value shows before training
     except (ValueError, TypeError) as err:
-        raise where.error(key, f"{section}: model {model!r} cannot be built with these arguments ({err})",
-                          section) from None
+        raise where.error("args" if "args" in spec else "model",
+                          f"{section}: model {model!r} cannot be built with these arguments ({err})", section) from None
     return lambda: entry(vocab_size, block_size, **args)
 
 
@@ -227,6 +221,8 @@ def _layers_builder(section: str, specs, where: _Locator):
         raise where.error("layers", f"{section}: layers must be a non-empty list of strings like \"Linear(30, 200)\"",
                           section)
     parsed = [_parse_layer(section, i, s, where) for i, s in enumerate(specs)]
+    for cls, args, kwargs in parsed:
+        cls(*args, **kwargs)  # arguments were checked in _parse_layer; this builds without surprises
     return lambda: Sequential([cls(*args, **kwargs) for cls, args, kwargs in parsed])
 
 
@@ -253,9 +249,7 @@ def _parse_layer(section: str, i: int, spec: str, where: _Locator):
                           literal=True) from None
     try:
         inspect.signature(cls).bind(*args, **kwargs)
-        with torch.device("meta"):  # built without memory: a layer too large for the machine is refused here
-            n_parameters = cls(*args, **kwargs).num_parameters()
-        check_memory(torch.device("cpu"), {"the layer": BYTES_PER_PARAMETER * n_parameters})
+        cls(*args, **kwargs)
     except (TypeError, ValueError) as err:
         raise where.error(spec, f"{label}: {err}; it takes {_signature_text(cls)}", section,
                           literal=True) from None
