@@ -169,12 +169,7 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
     if not path.is_file():
         raise FileNotFoundError(f"no text file {path}")
     source = {"name": path.name, "sha256": sha256_of(path)}
-    if out is None:
-        out = path.with_name(f"{path.name}.{level}.bin")
-        if not _writable(out.parent):  # a read-only data folder: keep the encoding in the cache instead
-            out = cache_folder() / f"{source['sha256'][:16]}-{path.name}.{level}.bin"
-            out.parent.mkdir(parents=True, exist_ok=True)
-    out = Path(out)
+    out = Path(out) if out is not None else _default_out(path, level, source["sha256"])
     if _up_to_date(out, source, level):
         return out  # encoded before, from this very content, and the .bin is as it was written
     chars, dtype, lookup = _vocabulary(path, level)
@@ -189,6 +184,16 @@ def encode_corpus(path: str | Path, level: str = "char", out: str | Path | None 
     meta = {"format": FORMAT, "level": level, "dtype": np.dtype(dtype).name, "tokens": n_tokens,
             "chars": chars, "source": source, "sha256": sha256_of(out)}
     write_atomic(out.with_suffix(".json"), json.dumps(meta))
+    return out
+
+
+def _default_out(path: Path, level: str, sha256: str) -> Path:
+    """FILE.LEVEL.bin beside the text, or in the cache folder when the text's folder is read-only."""
+    out = path.with_name(f"{path.name}.{level}.bin")
+    if _writable(out.parent):
+        return out
+    out = cache_folder() / f"{sha256[:16]}-{path.name}.{level}.bin"
+    out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
 

@@ -125,13 +125,16 @@ def read_checkpoint(path: str | Path, model: Module, device: torch.device) -> tu
             optimizer.load_state_dict(contents["optimizer"])
         except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{path}: the optimiser's state does not fit this model: {err}") from None
-    vocab = contents["vocab"]
+    _check_vocab_and_history(path, contents["vocab"], contents["history"])
+    return contents, optimizer
+
+
+def _check_vocab_and_history(path: Path, vocab, history) -> None:
+    """The vocabulary: None, "bytes" or a list of characters; the history: lists of numbers by name."""
     if not (vocab is None or vocab == "bytes" or (isinstance(vocab, list) and all(isinstance(c, str) for c in vocab))):
         raise CheckpointError(f"{path}: the vocabulary is damaged")
-    history = contents["history"]
     if not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
         raise CheckpointError(f"{path}: the training history is damaged")
-    return contents, optimizer
 
 
 def _check_architecture(path: Path, contents: dict, model: Module) -> None:

@@ -154,13 +154,7 @@ class RegisterModel:
         (step, train, val), and printed if log. first_step: as in train().
         """
         config = (config or GPT_ADAMW).replace(**settings)
-        block_size = block_size or self.block_size or getattr(self.model, "block_size", None)
-        if block_size is None:
-            raise ValueError("train_text needs a block_size (pass it, or give it to RegisterModel)")
-        for split in ("train", "val"):  # refused now, not after training when the losses are estimated
-            if dataset.split_length(split) <= block_size:
-                raise ValueError(f"the {split} split of {dataset!r} has {dataset.split_length(split)} tokens, "
-                                 f"too few for windows of block_size={block_size}")
+        block_size = self._text_block_size(dataset, block_size)
         self._check_memory(config, block_size, sequence=True)
         generator = torch.Generator().manual_seed(config.seed) if config.seed is not None else None
         mine = distributed.shard(config.batch_size)
@@ -178,8 +172,8 @@ class RegisterModel:
 
         hooks = as_hooks(on_step)
         if config.eval_interval:
-            at = first_step  # steps count on from where a resumed run stopped
-            hooks.append(lambda s: evaluate_now(at + s.step) if (at + s.step) % config.eval_interval == 0 else None)
+            hooks.append(lambda s: evaluate_now(first_step + s.step)  # a resumed run counts on from first_step
+                         if (first_step + s.step) % config.eval_interval == 0 else None)
         rest = _continue_at(config, first_step, next_batch)
         run = fit(self.model, self.optimizer_for(rest), next_batch, rest, hooks,
                   LossLog(rest.steps, self.model_name, self.history, progress))
@@ -187,6 +181,17 @@ class RegisterModel:
             evaluate_now(config.steps)
         run["eval"] = evals
         return run
+
+    def _text_block_size(self, dataset, block_size: int | None) -> int:
+        """The block size to train on (given, registered, or the model's), if both splits have windows of it."""
+        block_size = block_size or self.block_size or getattr(self.model, "block_size", None)
+        if block_size is None:
+            raise ValueError("train_text needs a block_size (pass it, or give it to RegisterModel)")
+        for split in ("train", "val"):  # refused now, not after training when the losses are estimated
+            if dataset.split_length(split) <= block_size:
+                raise ValueError(f"the {split} split of {dataset!r} has {dataset.split_length(split)} tokens, "
+                                 f"too few for windows of block_size={block_size}")
+        return block_size
 
     # --- evaluation, sampling, plots ------------------------------------------------------------
     def estimate_loss(self, dataset, eval_iters: int, batch_size: int, block_size: int,
