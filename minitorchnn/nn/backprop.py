@@ -22,12 +22,14 @@ def update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Tensor
 
 
 class BatchNormFunction(torch.autograd.Function):
-    """gamma * (x - mean) / sqrt(var + eps) + beta for rows x (N, C), with mean and var (C,) over the N rows."""
+    """gamma * (x - mean) / sqrt(var + eps) + beta for rows x (N, C), given xc = x - mean and var (C,) over the rows.
+
+    x only carries the gradient: the forward pass uses xc, which the layer computed with the mean."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
+    def forward(ctx, x: Tensor, xc: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
         rstd = torch.rsqrt(var + eps)  # (C,): 1 / sqrt(var + eps)
-        x_hat = (x - mean) * rstd  # (N, C): zero mean, unit variance per channel
+        x_hat = xc.mul_(rstd)  # (N, C): zero mean, unit variance per channel (in place: xc is not needed again)
         ctx.save_for_backward(x_hat, gamma, rstd)
         return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
 
@@ -41,16 +43,16 @@ class BatchNormFunction(torch.autograd.Function):
         # dx = gamma * rstd * (dout - (dbeta + x_hat * dgamma) / n)
         correction = torch.addcmul(dbeta, x_hat, dgamma)  # dbeta + x_hat * dgamma, (N, C)
         dx = torch.sub(dout, correction, alpha=1 / n) * (gamma * rstd)  # (dout - correction / n) * gamma * rstd
-        return dx, None, None, dgamma, dbeta, None  # mean and var: their part is already in dx
+        return dx, None, None, dgamma, dbeta, None  # xc and var: their part is already in dx
 
 
 class LayerNormFunction(torch.autograd.Function):
-    """gamma * (x - mean) / sqrt(var + eps) + beta for x (..., C), with mean and var (..., 1) over the C channels."""
+    """gamma * (x - mean) / sqrt(var + eps) + beta for x (..., C), given xc = x - mean and var (..., 1) over C."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
+    def forward(ctx, x: Tensor, xc: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float):
         rstd = torch.rsqrt(var + eps)  # (..., 1)
-        x_hat = (x - mean) * rstd  # (..., C)
+        x_hat = xc.mul_(rstd)  # (..., C), in place: xc is not needed again
         ctx.save_for_backward(x_hat, gamma, rstd)
         return torch.addcmul(beta, x_hat, gamma)  # gamma * x_hat + beta
 
@@ -67,14 +69,14 @@ class LayerNormFunction(torch.autograd.Function):
         return dx, None, None, dgamma, dbeta, None
 
 
-def batch_norm(x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
-    """Batch norm of rows x (N, C) given their mean and biased variance (C,); backward by hand."""
-    return BatchNormFunction.apply(x, mean, var, gamma, beta, eps)
+def batch_norm(x: Tensor, xc: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """Batch norm of rows x (N, C), given xc = x - mean and the biased variance (C,); backward by hand."""
+    return BatchNormFunction.apply(x, xc, var, gamma, beta, eps)
 
 
-def layer_norm(x: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
-    """Layer norm of x (..., C) given each position's mean and biased variance (..., 1); backward by hand."""
-    return LayerNormFunction.apply(x, mean, var, gamma, beta, eps)
+def layer_norm(x: Tensor, xc: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """Layer norm of x (..., C), given xc = x - mean and each position's biased variance (..., 1); backward by hand."""
+    return LayerNormFunction.apply(x, xc, var, gamma, beta, eps)
 
 
 class CrossEntropyFunction(torch.autograd.Function):

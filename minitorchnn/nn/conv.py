@@ -26,7 +26,7 @@ class CausalConv1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self.expect(x.ndim == 3 and x.shape[-1] == self.in_channels, "expected input (B, T, {}), got {}",
-                    self.in_channels, tuple(x.shape))
+                    self.in_channels, x.shape)
         B, T, _ = x.shape
         pad = (self.kernel_size - 1) * self.dilation
         x = torch.cat([x.new_zeros(B, pad, self.in_channels), x], dim=1)  # (B, pad + T, C_in)
@@ -59,7 +59,7 @@ class DepthwiseCausalConv1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self.expect(x.ndim == 3 and x.shape[-1] == self.channels, "expected input (B, T, {}), got {}", self.channels,
-                    tuple(x.shape))
+                    x.shape)
         T = x.shape[1]
         pad = (self.kernel_size - 1) * self.dilation
         x = torch.cat([x.new_zeros(x.shape[0], pad, self.channels), x], dim=1)  # (B, pad + T, C)

@@ -18,7 +18,7 @@ class LanguageModel(Module):
     block_size: int
 
     def check_length(self, idx: Tensor) -> None:
-        self.expect(idx.ndim == 2, "expected token ids of shape (B, T), got {}", tuple(idx.shape))
+        self.expect(idx.ndim == 2, "expected token ids of shape (B, T), got {}", idx.shape)
         self.expect(idx.shape[1] <= self.block_size, "got {} tokens, more than block_size={}; crop the context "
                     "to its last {} tokens", idx.shape[1], self.block_size, self.block_size)
 

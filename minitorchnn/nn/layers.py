@@ -23,9 +23,9 @@ class Linear(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self.expect(x.shape[-1] == self.in_features, "expected last dim {}, got {} (input shape {})",
-                    self.in_features, x.shape[-1], tuple(x.shape))
+                    self.in_features, x.shape[-1], x.shape)
         self.expect(x.dtype == self.weight.dtype, "expected a {} input like its weights, got {}{}",
-                    self.weight.dtype, x.dtype, dtype_hint(x), error=TypeError)
+                    self.weight.dtype, x.dtype, lambda: dtype_hint(x), error=TypeError)
         if self.bias is None:
             return x @ self.weight  # (..., out_features)
         if x.ndim == 2:  # the same sum in one call; its rounding is what every committed loss was measured with
@@ -75,7 +75,7 @@ class FlattenConsecutive(Module):
         self.n = n
 
     def forward(self, x: Tensor) -> Tensor:
-        self.expect(x.ndim == 3, "expected a 3-D (B, T, C) input, got shape {}", tuple(x.shape))
+        self.expect(x.ndim == 3, "expected a 3-D (B, T, C) input, got shape {}", x.shape)
         B, T, C = x.shape
         self.expect(T % self.n == 0, "n={} does not divide the time dimension T={}", self.n, T)
         x = x.reshape(B, T // self.n, C * self.n)  # each row: n positions' channels side by side
@@ -151,7 +151,7 @@ class Sequential(Module):
     def forward(self, x: Tensor) -> Tensor:
         self.expect(self.block_size is None or (x.ndim == 2 and x.shape[1] == self.block_size),
                     "was built for block_size={}: it expected token ids of shape (B, {}), got {}",
-                    self.block_size, self.block_size, tuple(x.shape))
+                    self.block_size, self.block_size, x.shape)
         for layer in self.layers:
             x = layer(x)
         return x

@@ -11,9 +11,9 @@ from .module import check
 def cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean negative log-likelihood of targets: logits (N, V) with targets (N,), or (B, T, V) with (B, T)."""
     check(logits.ndim in (2, 3), "cross_entropy expected logits of shape (N, V) or (B, T, V), got {}",
-          tuple(logits.shape))
+          logits.shape)
     check(targets.shape == logits.shape[:-1], "cross_entropy expected targets of shape {} for logits {}, got {}",
-          tuple(logits.shape[:-1]), tuple(logits.shape), tuple(targets.shape))
+          logits.shape[:-1], logits.shape, targets.shape)
     check(targets.dtype == torch.int64, "cross_entropy expected int64 (long) targets, got {}", targets.dtype,
           error=TypeError)
     V = logits.shape[-1]

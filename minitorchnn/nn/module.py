@@ -137,7 +137,8 @@ class Module:
 
     def expect(self, ok: bool, message: str, *args, error: type[Exception] = ValueError) -> None:
         """A one-line check in a forward pass: unless ok, raise error("<this layer's name> <message>")."""
-        check(ok, "{} " + message, self.short_name, *args, error=error)
+        if not ok:  # tested here first: a forward pass runs its checks every step
+            check(ok, "{} " + message, self.short_name, *args, error=error)
 
     def __repr__(self) -> str:
         children = list(self.named_children())
@@ -154,10 +155,15 @@ class Module:
 def check(ok: bool, message: str, *args, error: type[Exception] = ValueError) -> None:
     """Every check of the framework in one line: unless ok, raise error(message.format(*args)).
 
-    The message is only formatted when the check fails, and an argument that is a function is only
-    called then, so a check costs almost nothing in a forward pass that runs every step."""
+    The message is only formatted when the check fails, so a check costs almost nothing in a forward pass
+    that runs every step: an argument that is a function is only called then, a shape only written out then."""
     if not ok:
-        raise error(message.format(*[arg() if callable(arg) else arg for arg in args]))
+        raise error(message.format(*[_shown(arg) for arg in args]))
+
+
+def _shown(arg):
+    """A check's argument as its message shows it: a function's result, a torch.Size as a tuple."""
+    return arg() if callable(arg) else tuple(arg) if isinstance(arg, torch.Size) else arg
 
 
 def check_sizes(layer: str, minimum: int = 1, **sizes: int) -> None:

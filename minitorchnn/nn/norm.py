@@ -34,7 +34,7 @@ class BatchNorm1d(Module):
         self.running_var = torch.ones(num_features)
 
     def forward(self, x: Tensor) -> Tensor:
-        self.expect(x.ndim in (2, 3), "expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {}", tuple(x.shape))
+        self.expect(x.ndim in (2, 3), "expected a 2-D (B, C) or 3-D (B, T, C) input, got shape {}", x.shape)
         check_channels(self, x, self.gamma)
         if not self.training:  # eval: the statistics gathered in training, the same for every batch
             return (x - self.running_mean) * (self.gamma * torch.rsqrt(self.running_var + self.eps)) + self.beta
@@ -42,16 +42,17 @@ class BatchNorm1d(Module):
         # (B * T, C) rows and take the statistics over all of them
         rows = x.reshape(-1, self.num_features)  # (N, C)
         self.expect(len(rows) > 1, "needs more than 1 value per channel in training, got shape {}{}",
-                    tuple(x.shape), _split_hint)
+                    x.shape, _split_hint)
         return self.normalise(rows).view_as(x)
 
     def normalise(self, rows: Tensor) -> Tensor:
         """Training mode, rows (N, C): normalise with the batch's statistics and move the running ones."""
         with torch.no_grad():  # the hand-written backward pass differentiates through these itself
             mean = rows.mean(0)  # (C,)
-            var = ((rows - mean) ** 2).mean(0)  # (C,), biased (divided by N), as torch normalises
+            xc = rows - mean  # (N, C): centred
+            var = (xc * xc).mean(0)  # (C,), biased (divided by N), as torch normalises
         update_running_stats(self.running_mean, self.running_var, mean, var, len(rows), self.momentum)
-        return batch_norm(rows, mean, var, self.gamma, self.beta, self.eps)  # gamma * x_hat + beta
+        return batch_norm(rows, xc, var, self.gamma, self.beta, self.eps)  # gamma * xc / sqrt(var + eps) + beta
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -74,7 +75,7 @@ class BatchNorm1dPerPosition(BatchNorm1d):
 
     def forward(self, x: Tensor) -> Tensor:
         self.expect(x.ndim == 3 and x.shape[1] == self.positions, "expected a (B, {}, C) input, got shape {}",
-                    self.positions, tuple(x.shape))
+                    self.positions, x.shape)
         check_channels(self, x, self.gamma)
         if not self.training:
             return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps) * self.gamma + self.beta
@@ -82,9 +83,10 @@ class BatchNorm1dPerPosition(BatchNorm1d):
         rows = x.reshape(B, T * C)  # every (position, channel) pair is its own feature, normalised over B
         with torch.no_grad():
             mean = rows.mean(0)  # (T * C,): the bug, one mean per position
-            var = ((rows - mean) ** 2).mean(0)
+            xc = rows - mean
+            var = (xc * xc).mean(0)
         update_running_stats(self.running_mean.view(-1), self.running_var.view(-1), mean, var, B, self.momentum)
-        return batch_norm(rows, mean, var, self.gamma.repeat(T), self.beta.repeat(T), self.eps).view(B, T, C)
+        return batch_norm(rows, xc, var, self.gamma.repeat(T), self.beta.repeat(T), self.eps).view(B, T, C)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, positions={self.positions}, eps={self.eps}, momentum={self.momentum}"
@@ -105,8 +107,9 @@ class LayerNorm1d(Module):
         check_channels(self, x, self.gamma)
         with torch.no_grad():  # as in BatchNorm1d, backprop.py differentiates through the statistics
             mean = x.mean(-1, keepdim=True)  # (..., 1): one mean per position, over its C channels
-            var = ((x - mean) ** 2).mean(-1, keepdim=True)  # (..., 1), biased, as torch.nn.LayerNorm
-        return layer_norm(x, mean, var, self.gamma, self.beta, self.eps)  # gamma * x_hat + beta
+            xc = x - mean  # (..., C)
+            var = (xc * xc).mean(-1, keepdim=True)  # (..., 1), biased, as torch.nn.LayerNorm
+        return layer_norm(x, xc, var, self.gamma, self.beta, self.eps)  # gamma * xc / sqrt(var + eps) + beta
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}" + ("" if self.beta.requires_grad else ", bias=False")
@@ -115,9 +118,9 @@ class LayerNorm1d(Module):
 def check_channels(layer: Module, x: Tensor, gamma: Tensor) -> None:
     """A norm's input has its channels last, and the dtype of its weights."""
     layer.expect(x.shape[-1] == len(gamma), "expected {} channels in the last dim, got {} (input shape {})",
-                 len(gamma), x.shape[-1], tuple(x.shape))
+                 len(gamma), x.shape[-1], x.shape)
     layer.expect(x.dtype == gamma.dtype, "expected a {} input like its weights, got {}{}", gamma.dtype, x.dtype,
-                 dtype_hint(x), error=TypeError)
+                 lambda: dtype_hint(x), error=TypeError)
 
 
 def _split_hint() -> str:
