@@ -55,11 +55,12 @@ def sandbox_command(work: Path, sockets: Path, connection_file: Path, env: dict[
     readonly = ["/usr", "/bin", "/lib", "/lib32", "/lib64", "/etc", sys.prefix, sys.exec_prefix, sys.base_prefix,
                 str(Path(sys.executable).resolve().parent.parent), str(package)]
     readonly += [p for p in sys.path if p.endswith("site-packages")]
-    command = ["bwrap"]
+    # an empty /tmp first: what is bound after it stays visible, even where it lies under /tmp (a checkout
+    # or a virtual environment there, as in a CI clone)
+    command = ["bwrap", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in dict.fromkeys(readonly):
         command += ["--ro-bind-try", path, path]
-    command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
+    command += ["--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
                 "--ro-bind", str(connection_file), str(connection_file),
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--new-session",
                 "--die-with-parent", "--chdir", str(work), "--clearenv"]
