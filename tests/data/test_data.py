@@ -103,12 +103,17 @@ def test_top_level_file_is_used_first(empty_root, monkeypatch, tmp_path):
     assert mtn.data_path("names.txt") == empty_root / "names.txt"
 
 
-def test_minitorchnn_data_folder_is_copied_to_the_top_level(empty_root, monkeypatch):
-    shared = Path(__file__).resolve().parents[2] / "names.txt"
+def _data_folder(empty_root: Path, monkeypatch) -> Path:
+    """A MINITORCHNN_DATA folder beside the checkout, holding the course's names.txt."""
     folder = empty_root.parent / "shared"
     folder.mkdir()
-    (folder / "names.txt").write_bytes(shared.read_bytes())
+    (folder / "names.txt").write_bytes((Path(__file__).resolve().parents[2] / "names.txt").read_bytes())
     monkeypatch.setenv("MINITORCHNN_DATA", str(folder))
+    return folder
+
+
+def test_minitorchnn_data_folder_is_copied_to_the_top_level(empty_root, monkeypatch):
+    _data_folder(empty_root, monkeypatch)
     path = mtn.data_path("names.txt")
     assert path == empty_root / "names.txt" and data.sha256_of(path) == data.FILES["names.txt"].sha256
 
@@ -211,11 +216,7 @@ def _read_only(monkeypatch, root: Path) -> None:
 
 
 def test_a_read_only_checkout_reads_minitorchnn_data_in_place(empty_root, monkeypatch):
-    shared = Path(__file__).resolve().parents[2] / "names.txt"
-    folder = empty_root.parent / "shared"
-    folder.mkdir()
-    (folder / "names.txt").write_bytes(shared.read_bytes())
-    monkeypatch.setenv("MINITORCHNN_DATA", str(folder))
+    folder = _data_folder(empty_root, monkeypatch)
     monkeypatch.setenv("MINITORCHNN_CACHE", str(empty_root.parent / "cache"))
     _read_only(monkeypatch, empty_root)
     assert mtn.data_path("names.txt") == folder / "names.txt"
