@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from .nn.module import memory_bytes
+
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 EXPECTED = "cpu, cuda, cuda:N or mps"
 
@@ -43,18 +45,18 @@ BYTES_PER_PARAMETER = 16  # weight, gradient and up to two optimiser moments, fl
 BYTES_PER_STEP = 64  # the loss kept on the device, and the loss and lr kept in the history as Python floats
 
 
-def device_memory(device: torch.device) -> int:
-    """Bytes of memory the device has: the GPU's own, or the machine's RAM for the CPU."""
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory the device has: the GPU's own, or the machine's RAM for the CPU (None if unknown)."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return memory_bytes()  # the same reading the layers' constructors check their weights against
 
 
 def check_memory(device: torch.device, needs: dict[str, int]) -> None:
     """Refuse a run whose estimated memory (bytes per setting: {"--steps": ..., ...}) exceeds the device's,
     before anything is allocated; the error names the setting that needs the most."""
     total, have = sum(needs.values()), device_memory(torch.device(device))
-    if total <= have:
+    if have is None or total <= have:
         return
     name, most = max(needs.items(), key=lambda item: item[1])
     share = f" ({_size(most)} for {name})" if len(needs) > 1 else ""

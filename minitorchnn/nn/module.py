@@ -184,13 +184,13 @@ def check_setting(layer: str, name: str, value, low: float, high: float, bounds:
 
 def check_fits(layer: str, *shape: int) -> None:
     """Refuse, before allocating it, a float32 weight larger than this machine's memory."""
-    size, memory = math.prod(shape) * 4, _memory_bytes()
+    size, memory = math.prod(shape) * 4, memory_bytes()
     if memory and size > memory:
         raise ValueError(f"{layer}: a weight of shape {shape} would take {size / 2**30:,.1f} GiB, more than "
                          f"this machine's {memory / 2**30:,.1f} GiB of memory")
 
 
-def _memory_bytes() -> int | None:
+def memory_bytes() -> int | None:
     """The machine's physical memory, where the system says (None where it does not)."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
