@@ -12,10 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOUR_DECIMALS = r"(?<![\d.])\d+\.\d{4}(?!\d)"
-EXTERNAL = {"1.4697": "nanoGPT's README, quoted with its source in lecture 04",
+EXTERNAL = {"1.4697": "nanoGPT's README, quoted with its source in lecture 05",
             "2.1701": "the makemore lectures' MLP, the anchor lectures 01 and 02 compare with",
             "2.1057": "the makemore lectures' BatchNorm MLP, the anchor of lecture 02",
-            "1.9937": "the makemore WaveNet lecture's val, the anchor of lecture 03"}
+            "1.9937": "the makemore WaveNet lecture's val, the anchor of lecture 04"}
 LECTURES = sorted(p.stem for p in (ROOT / "lectures").glob("[0-9]*.md"))
 
 

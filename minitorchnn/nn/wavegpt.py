@@ -70,7 +70,7 @@ class WaveGPT(GPT):
     """ids (B, T) -> logits (B, T, vocab_size): a GPT whose every block carries a causal convolution, depthwise
     and residual, where `conv_at` says, with a dilation per block (WaveNet's doubling is "doubling").
 
-    The defaults are what the ablation of notebook 05 (results/wavegpt_ablation.csv) found best at the CPU
+    The defaults are what the ablation of notebook 06 (results/wavegpt_ablation.csv) found best at the CPU
     config: one convolution of width 4 before the feed-forward net, dilation 1 in every block. The
     convolutions start at zero, so an untrained WaveGPT computes exactly what its GPT would; each adds
     kernel_size * n_embd weights (the default adds 0.25% to the CPU config's parameters).

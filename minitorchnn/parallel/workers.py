@@ -1,4 +1,4 @@
-"""What notebook 07 and benchmarks/ddp_scaling.py run in their worker processes.
+"""What notebook 08 and benchmarks/ddp_scaling.py run in their worker processes.
 
 A process started by `distributed.launch_local` imports the function it runs: a function defined in a
 notebook lives only in that notebook's kernel, so the workers live here.
@@ -42,7 +42,7 @@ def names_model(name: str) -> Sequential:
 def train_names(name: str, steps: int, batch_size: int, out_dir: str) -> None:
     """Train names_model(name) with SGD; every rank writes rank{r}.pt: weights, losses, val loss.
 
-    The loop of lecture 07: every rank draws the same global batch from the same seeded generator and
+    The loop of lecture 08: every rank draws the same global batch from the same seeded generator and
     keeps its slice; after backward the gradients are averaged over the ranks; then each rank takes the
     same step. With one process the slice is the whole batch and the average does nothing.
     """

@@ -52,8 +52,8 @@ def run_handout(handouts: Path, name: str, only=None):
 
 # 04 takes two minutes even in the short mode: in CI it runs its setup and every cell that reads a committed
 # file, below (its whole handout ran clean outside the repository once by hand: see the session notes)
-@pytest.mark.parametrize("name", ["01_mlp.ipynb", "02_batchnorm_layernorm.ipynb", "03_wavenet.ipynb",
-                                  "05_wavegpt.ipynb", "06_compare_layers.ipynb", "07_data_parallel.ipynb"])
+@pytest.mark.parametrize("name", ["01_mlp.ipynb", "02_batchnorm_layernorm.ipynb", "04_wavenet.ipynb",
+                                  "06_wavegpt.ipynb", "07_compare_layers.ipynb", "08_data_parallel.ipynb"])
 def test_the_handout_runs_top_to_bottom_outside_the_repository_with_only_its_stubs_failing(name, handouts):
     assert bwrap_works(), "the repository must be out of the kernel's sight: install bubblewrap"
     run = run_handout(handouts, name)
@@ -72,7 +72,7 @@ def test_the_handout_runs_top_to_bottom_outside_the_repository_with_only_its_stu
     assert exercises >= 2 and stubs >= exercises  # every exercise's check fails on its stub
 
 
-@pytest.mark.parametrize("name", ["04_gpt.ipynb", "05_wavegpt.ipynb"])
+@pytest.mark.parametrize("name", ["05_gpt.ipynb", "06_wavegpt.ipynb"])
 def test_the_cells_that_read_committed_files_run_outside_the_repository(name, handouts):
     notebook = json.loads((handouts / name).read_text())
     reads = [i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code" and files_needed({"cells": [c]})]
@@ -94,6 +94,6 @@ def test_course_file_finds_the_committed_files_from_the_package_or_beside_the_no
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "loss_analysis.toml").write_text("x")
     assert files.course_file("experiments/loss_analysis.toml") == tmp_path / "experiments" / "loss_analysis.toml"
-    notebook = json.loads((ROOT / "notebooks" / "06_compare_layers.ipynb").read_text())
+    notebook = json.loads((ROOT / "notebooks" / "07_compare_layers.ipynb").read_text())
     assert files.files_needed(notebook) == ["experiments/loss_analysis.toml", "experiments/wavenet_log.toml"]
     assert os.path.exists(ROOT / "results" / "wavegpt_ablation.csv")
