@@ -50,7 +50,7 @@ def run_handout(handouts: Path, name: str, only=None):
     return run
 
 
-# 04 takes two minutes even in the short mode: in CI it runs its setup and every cell that reads a committed
+# 05 takes two minutes even in the short mode: in CI it runs its setup and every cell that reads a committed
 # file, below (its whole handout ran clean outside the repository once by hand: see the session notes)
 @pytest.mark.parametrize("name", ["01_mlp.ipynb", "02_batchnorm_layernorm.ipynb", "04_wavenet.ipynb",
                                   "06_wavegpt.ipynb", "07_compare_layers.ipynb", "08_data_parallel.ipynb"])
