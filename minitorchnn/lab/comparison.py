@@ -4,8 +4,18 @@ An instructor's question "what does this layer buy us?" as one call:
 
     results = mtn.compare({"plain": lambda: mtn.mlp(), "batchnorm": lambda: mtn.mlp(batchnorm=True)},
                           mtn.names_dataset(3), steps=20_000)
-    results            # the table: parameters, train/val/test as mean ± std over seeds, ms per step
+    results            # the table: parameters, train/val/test as mean ± std over seeds, ms per step,
+                       # and each variant's paired difference in val from the best, with its verdict
+    results.paired("plain", "batchnorm")   # val(batchnorm) - val(plain) seed by seed: mean, SE, verdict
     results.plot()     # the smoothed training-loss curves, one per variant
+
+The verdict is a paired t-test. For one seed every variant starts from the same generator state and
+trains on the same batches, so what the seed does to one variant it largely does to the other: the
+difference d_s = loss_b(s) - loss_a(s) cancels it, and its spread over seeds is far smaller than the
+spread of either loss. "clear" means |mean d| > t * SE(d), SE(d) = stdev(d) / sqrt(n), with t Student's
+two-sided 95% value for n - 1 degrees of freedom (12.71 for 2 seeds, 4.30 for 3): a difference of pure
+noise is called clear 5% of the time whatever the number of seeds, where the rule |mean d| > 2 SE(d)
+would call it clear 30% of the time with 2 seeds and 18% with 3.
 
 With out_dir, every finished run is written to disk (its checkpoint, then its result.json), and a
 second call with the same out_dir picks up where the first stopped.
@@ -34,6 +44,54 @@ from ..train.loop import progress_enabled
 from ..train.register import RegisterModel
 
 VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # names become folder names: no '/', no '..'
+
+
+# Student's t: the two-sided 95% critical value for df degrees of freedom (df = seeds - 1)
+T_CRITICAL_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+                 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
+                 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
+                 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042}
+
+
+def t_critical(df: int) -> float:
+    """Student's two-sided 95% critical value for df >= 1 degrees of freedom (df > 30: the value at 30,
+    at most 4% above the true one, so the verdict errs towards "within noise")."""
+    if not isinstance(df, int) or isinstance(df, bool) or df < 1:
+        raise ValueError(f"t_critical expected df, the degrees of freedom, >= 1, got {df!r}")
+    return T_CRITICAL_95[min(df, 30)]
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """How variant b differs from variant a, seed by seed: d_s = loss_b(s) - loss_a(s)."""
+
+    differences: list[float]  # one per seed, in the seeds' order
+    mean: float  # mean of d: below 0, b is lower (better)
+    se: float  # standard error of that mean, stdev(d) / sqrt(n)
+    threshold: float  # t_critical(n - 1) * se: |mean| above it is "clear"
+    verdict: str  # "clear" or "within noise"
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.4f} ± {self.se:.4f} {self.verdict}"
+
+
+def paired_difference(losses_a, losses_b) -> PairedDifference:
+    """The paired statistic over seeds: losses_a[s] and losses_b[s] come from the same seed (same batches).
+
+    The verdict is "clear" when |mean d| > t_critical(n - 1) * SE(d), a paired t-test at 5%, else
+    "within noise". It needs at least two seeds: one difference has no spread to compare it with.
+    """
+    a, b = [float(v) for v in losses_a], [float(v) for v in losses_b]
+    if len(a) != len(b):
+        raise ValueError(f"paired_difference needs one loss per seed for both variants, got {len(a)} and {len(b)}")
+    if len(a) < 2:
+        raise ValueError(f"paired_difference needs at least 2 seeds to measure the spread of d, got {len(a)}")
+    differences = [lb - la for la, lb in zip(a, b)]
+    n = len(differences)
+    mean = statistics.mean(differences)
+    se = statistics.stdev(differences) / n ** 0.5
+    threshold = t_critical(n - 1) * se
+    return PairedDifference(differences, mean, se, threshold, "clear" if abs(mean) > threshold else "within noise")
 
 
 @dataclass
@@ -89,9 +147,27 @@ class Comparison:
     def mean(self, variant: str, split: str = "val") -> float:
         return statistics.mean(self.values(variant, split))
 
+    def best(self, split: str = "val") -> str:
+        """The variant with the lowest mean loss on split (the first of equals)."""
+        return min(self.variants, key=lambda v: self.mean(v, split))
+
+    def paired(self, a: str, b: str, split: str = "val") -> PairedDifference:
+        """loss_b - loss_a on split, seed by seed (both variants ran every seed on the same batches)."""
+        for v in (a, b):
+            self.values(v, split)  # a KeyError naming an unknown variant
+        by_seed = {v: {run["seed"]: run[split] for run in self.runs if run["variant"] == v} for v in (a, b)}
+        seeds = list(by_seed[a])
+        if sorted(seeds) != sorted(by_seed[b]):
+            raise ValueError(f"{a!r} ran seeds {seeds} and {b!r} seeds {list(by_seed[b])}: a paired difference "
+                             f"needs the same seeds")
+        return paired_difference([by_seed[a][s] for s in seeds], [by_seed[b][s] for s in seeds])
+
     def table(self) -> LossTable:
-        """One row per variant: parameters, mean ± std of every split over the seeds, ms per step."""
+        """One row per variant: parameters, mean ± std of every split over the seeds, ms per step; with two
+        variants or more, the paired difference in val from the best variant, ± its SE, and the verdict."""
         rows = []
+        judged = "val" if "val" in self.splits else self.splits[-1]  # the split the verdicts are on
+        best = self.best(judged) if len(self.variants) > 1 else None
         for name in self.variants:
             runs = [run for run in self.runs if run["variant"] == name]
             row: dict = {"variant": name, "parameters": f"{runs[0]['parameters']:,}", "seeds": str(len(runs))}
@@ -100,8 +176,17 @@ class Comparison:
                 mean = f"{statistics.mean(vals):.4f}"
                 row[split] = f"{mean} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else mean
             row["ms/step"] = f"{statistics.mean(run['ms_per_step'] for run in runs):.2f}"
+            if best is not None:
+                row[f"paired Δ{judged} ± SE"] = self._versus_best(name, best, judged)
             rows.append(row)
         return LossTable(rows)
+
+    def _versus_best(self, name: str, best: str, split: str) -> str:
+        if name == best:
+            return "best"
+        if len(self.values(name, split)) < 2:  # one seed: a difference, but no spread to judge it by
+            return f"{self.mean(name, split) - self.mean(best, split):+.4f} (1 seed)"
+        return str(self.paired(best, name, split))
 
     def __repr__(self) -> str:
         return repr(self.table())

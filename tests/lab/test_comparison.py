@@ -194,3 +194,64 @@ def test_a_damaged_experiment_json_names_the_file(names3, tmp_path):
     (tmp_path / "experiment.json").write_text('{"variants": ["plain"] "steps": 2}')
     with pytest.raises(ValueError, match=r"experiment.json: damaged, not JSON \(Expecting ',' delimiter"):
         mtn.compare({"plain": lambda: mtn.mlp()}, names3, steps=2, seeds=(0,), out_dir=tmp_path)
+
+
+def test_the_paired_difference_by_hand():
+    # seed by seed, b is 0.03, 0.02, 0.04 above a: mean 0.03, stdev 0.01, SE 0.01 / sqrt(3)
+    paired = compare_module.paired_difference([2.10, 2.20, 2.15], [2.13, 2.22, 2.19])
+    assert paired.differences == pytest.approx([0.03, 0.02, 0.04])
+    assert paired.mean == pytest.approx(0.03) and paired.se == pytest.approx(0.01 / 3 ** 0.5)
+    assert paired.threshold == pytest.approx(4.303 * 0.01 / 3 ** 0.5) and paired.verdict == "clear"
+    assert str(paired) == "+0.0300 ± 0.0058 clear"
+    # each loss spreads over the seeds more than the gap (stdev 0.05): compared unpaired, the gap looks like noise
+    assert 0.03 < 2 * statistics.stdev([2.10, 2.20, 2.15])
+    # the signs disagree: within noise, and b lower is a negative mean
+    mixed = compare_module.paired_difference([2.10, 2.20, 2.15], [2.08, 2.21, 2.11])
+    assert mixed.mean == pytest.approx(-0.0166667, abs=1e-6) and mixed.verdict == "within noise"
+    # 2 seeds: t = 12.71, so 0.05 and 0.03 (mean 0.04, SE 0.01) is within noise
+    assert compare_module.paired_difference([1.0, 1.0], [1.05, 1.03]).verdict == "within noise"
+    assert compare_module.paired_difference([1.0, 1.0], [1.0, 1.0]).verdict == "within noise"  # no difference at all
+    assert compare_module.paired_difference([1.0, 2.0], [1.5, 2.5]).verdict == "clear"  # the same gap every seed
+
+
+def test_the_paired_difference_refuses_what_it_cannot_judge():
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        compare_module.paired_difference([2.1], [2.2])
+    with pytest.raises(ValueError, match="one loss per seed for both variants, got 3 and 2"):
+        compare_module.paired_difference([2.1, 2.2, 2.3], [2.2, 2.3])
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        compare_module.t_critical(0)
+
+
+def test_t_critical_is_students_95_percent_value():
+    stats = pytest.importorskip("scipy.stats")
+    for df in range(1, 31):
+        assert compare_module.t_critical(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
+    assert compare_module.t_critical(100) >= stats.t.ppf(0.975, 100)  # beyond the table: errs towards noise
+
+
+def test_pure_noise_is_called_clear_about_5_percent_of_the_time():
+    generator = torch.Generator().manual_seed(0)
+    for seeds in (2, 3, 5):
+        d = torch.randn(4000, seeds, generator=generator)
+        clear = sum(compare_module.paired_difference([0.0] * seeds, row.tolist()).verdict == "clear" for row in d)
+        assert 0.03 < clear / 4000 < 0.07, f"{seeds} seeds: {clear / 4000:.3f} of pure-noise differences were clear"
+
+
+def test_the_table_judges_every_variant_against_the_best_by_the_paired_difference(names3):
+    results = mtn.compare(two_variants(), names3, steps=STEPS, seeds=(0, 1, 2))
+    best = results.best()
+    other = next(v for v in results.variants if v != best)
+    paired = results.paired(best, other)
+    expected = [r["val"] - s["val"] for s in results.runs if s["variant"] == best
+                for r in results.runs if r["variant"] == other and r["seed"] == s["seed"]]
+    assert paired.differences == pytest.approx(expected) and paired.mean > 0
+    column = {row["variant"]: row["paired Δval ± SE"] for row in results.table().rows}
+    assert column[best] == "best" and column[other] == f"{paired.mean:+.4f} ± {paired.se:.4f} {paired.verdict}"
+    assert results.paired(other, best).mean == pytest.approx(-paired.mean)
+    one_seed = mtn.compare(two_variants(), names3, steps=STEPS, seeds=(0,)).table().rows
+    assert [row["paired Δval ± SE"].endswith(("best", "(1 seed)")) for row in one_seed] == [True, True]
+    alone = mtn.compare({"plain": mtn.mlp}, names3, steps=2, seeds=(0, 1)).table().rows[0]
+    assert not any(key.startswith("paired") for key in alone)  # nothing to compare with
+    with pytest.raises(KeyError, match="no variant 'nope'"):
+        results.paired("plain", "nope")
