@@ -52,8 +52,9 @@ def run_handout(handouts: Path, name: str, only=None):
 
 # 05 takes two minutes even in the short mode: in CI it runs its setup and every cell that reads a committed
 # file, below (its whole handout ran clean outside the repository once by hand: see the session notes)
-@pytest.mark.parametrize("name", ["01_mlp.ipynb", "02_batchnorm_layernorm.ipynb", "04_wavenet.ipynb",
-                                  "06_wavegpt.ipynb", "07_compare_layers.ipynb", "08_data_parallel.ipynb"])
+@pytest.mark.parametrize("name", ["01_mlp.ipynb", "02_batchnorm_layernorm.ipynb", "03_backprop.ipynb",
+                                  "04_wavenet.ipynb", "06_wavegpt.ipynb", "07_compare_layers.ipynb",
+                                  "08_data_parallel.ipynb"])
 def test_the_handout_runs_top_to_bottom_outside_the_repository_with_only_its_stubs_failing(name, handouts):
     assert bwrap_works(), "the repository must be out of the kernel's sight: install bubblewrap"
     run = run_handout(handouts, name)
