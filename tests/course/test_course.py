@@ -114,3 +114,39 @@ def test_the_readme_test_command_runs_the_notebooks_short_unless_ci_is_set(env_c
     code = f"import os, runpy; runpy.run_path({str(conftest)!r}); print(os.environ['CI'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def solution_lines(source: str) -> int:
+    """Non-blank lines between the solution markers of one exercise cell, every block counted."""
+    return sum(1 for block in solution_blocks(source) for line in block.splitlines() if line.strip())
+
+
+def written_by_the_student(path: Path) -> set[str]:
+    """The classes and functions an exercise cell of the notebook defines: what the handout leaves as stubs."""
+    import ast
+
+    names = set()
+    for source in code_cells(json.loads(path.read_text())):
+        if course.BEGIN in source:
+            names |= {n.name for n in ast.parse(source).body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_has_two_exercises_of_ten_lines_and_unique_grade_ids(path):
+    cells = json.loads(path.read_text())["cells"]
+    sizes = [solution_lines(course.cell_source(c)) for c in cells if course.BEGIN in course.cell_source(c)]
+    assert sum(n >= 10 for n in sizes) >= 2, f"{path.name}: solution lines per exercise {sizes}"
+    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells if "nbgrader" in c["metadata"]]
+    assert len(ids) == len(set(ids)), f"{path.name}: grade ids repeat: {sorted(ids)}"
+
+
+def test_the_student_writes_the_framework_of_part_one_and_the_gpt_of_part_two():
+    part_one = set().union(*(written_by_the_student(p) for p in NOTEBOOKS if p.name[:2] in ("01", "02", "03", "04")))
+    assert {"Linear", "Embedding", "Tanh", "BatchNorm1d", "LayerNorm1d", "FlattenConsecutive",
+            "Sequential"} <= part_one, sorted(part_one)
+    part_two = set().union(*(written_by_the_student(p) for p in NOTEBOOKS if p.name[:2] >= "05"))
+    # the GPT's block, forward pass, sampler and dropout; the convolution wired into a block; the paired
+    # statistic over seeds; synchronised BatchNorm's backward pass
+    assert {"Block", "GPT", "generate", "Dropout", "CanonBlock", "paired_difference",
+            "sync_batchnorm_backward"} <= part_two, sorted(part_two)
