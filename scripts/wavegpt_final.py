@@ -69,12 +69,15 @@ def training(lr: float, steps: int, seed: int) -> mtn.TrainConfig:
 
 
 def best_rates() -> dict[str, float]:
-    """Each model's lr with the lowest mean val over the sweep's seeds."""
+    """Each model's lr with the lowest mean val, over the seeds that all its rates have finished."""
     rows = _read_runs("sweep")
     best = {}
     for model in MODELS:
-        means = {lr: statistics.mean(r["val"] for r in rows if r["model"] == model and r["lr"] == lr)
-                 for lr in sorted({r["lr"] for r in rows if r["model"] == model})}
+        rates = sorted({r["lr"] for r in rows if r["model"] == model})
+        seeds = set.intersection(*({r["seed"] for r in rows if r["model"] == model and r["lr"] == lr}
+                                   for lr in rates))  # compare rates on the seeds they all have
+        means = {lr: statistics.mean(r["val"] for r in rows if r["model"] == model and r["lr"] == lr
+                                     and r["seed"] in seeds) for lr in rates}
         best[model] = min(means, key=means.get)
     return best
 
@@ -188,13 +191,13 @@ def _read_runs(stage: str) -> list[dict]:
 QUEUE = [("summary", None), ("sweep", "lr0.0005-"), ("control", None)]  # a second pair of workers' order
 
 
-def queue() -> None:
+def queue(order=None) -> None:
     """Work through QUEUE, claiming each run by writing its file first (a pending placeholder), so that
     workers started with `run` (which skip existing files) and other queue workers never repeat it."""
     import os
     torch.set_num_threads(1)
     RUNS.mkdir(parents=True, exist_ok=True)
-    for stage, pattern in QUEUE:
+    for stage, pattern in order or QUEUE:
         for job in jobs(stage):
             path = RUNS / f"{job_name(job)}.json"
             if pattern and pattern not in job_name(job):
@@ -270,11 +273,12 @@ if __name__ == "__main__":
     parser.add_argument("action", choices=["run", "queue", "collect", "jobs"])
     parser.add_argument("stage", nargs="?", default="sweep")
     parser.add_argument("--shard", default="0/1")
+    parser.add_argument("--match", default=None, help="queue: only the runs of STAGE whose name contains this")
     args = parser.parse_args()
     if args.action == "run":
         run(args.stage, args.shard)
     elif args.action == "queue":
-        queue()
+        queue([(args.stage, args.match)] if args.match else None)
     elif args.action == "jobs":
         for job in jobs(args.stage):
             print(job_name(job))
