@@ -49,7 +49,9 @@ def student_dir(tmp_path_factory):
     # the committed files the notebooks read, copied beside the handouts so that they run anywhere
     assert sorted(p.relative_to(out).as_posix() for p in written if p.suffix != ".ipynb") == [
         "experiments/loss_analysis.toml", "experiments/wavenet_log.toml", "results/nanogpt_defaults.csv",
-        "results/wavegpt_ablation.csv"]
+        "results/sgd_sweep.csv", "results/wavegpt_3seeds_lr1e-3.csv", "results/wavegpt_ablation.csv",
+        "results/wavegpt_final.csv", "results/wavegpt_final_runs.json", "results/wavegpt_lr_sweep.csv",
+        "results/wavegpt_summary_design.json"]
     return out
 
 
