@@ -33,7 +33,8 @@ TRAINING = mtn.TrainConfig(steps=STEPS, batch_size=12, optimizer="sgd", schedule
 # (momentum, lr): momentum 0.9 over two decades first (0.3 was the notebook's former single setting), then
 # plain SGD, whose steps are 10x smaller than momentum 0.9's at the same lr
 GRID = [(0.9, 0.03), (0.9, 1.0), (0.9, 0.1), (0.9, 3.0), (0.9, 0.3), (0.0, 3.0), (0.0, 1.0), (0.0, 10.0), (0.0, 0.3)]
-COLUMNS = ["variant", "seed", "optimizer", "momentum", "lr", "final_lr", "steps", "train", "val", "ms_per_step", "status"]
+COLUMNS = ["variant", "seed", "optimizer", "momentum", "lr", "final_lr", "steps", "train", "val", "ms_per_step",
+           "status"]
 
 
 def run_one(dataset, momentum: float, lr: float, steps: int = STEPS) -> dict:

@@ -14,7 +14,7 @@ Three stages, each a list of (job) runs of 2,000 AdamW steps at notebook 06's CP
 
     sweep    GPT and WaveGPT at lr 5e-4, 1e-3, 2e-3 (and 4e-3), seeds 0 and 1  -> results/wavegpt_lr_sweep.csv
     control  the 3-block GPT of the ablation (variant gpt-3-blocks of experiments/wavegpt_ablation.toml,
-             the control for parallel-stream), seeds 0 and 1                  -> rows added to results/wavegpt_ablation.csv
+             the control for parallel-stream), seeds 0 and 1      -> rows added to results/wavegpt_ablation.csv
     final    each model at the best lr of the sweep (lowest mean val), seeds 0, 1, 2, plus the GPT at equal
              time: 2,000 x 1.076 steps (WaveGPT's step costs 1.076x the GPT's, results/wavegpt_step.txt)
                                                                                -> results/wavegpt_final.csv
