@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import io
 import json
 import statistics
 import sys
@@ -38,6 +39,7 @@ from pathlib import Path
 import torch
 
 import minitorchnn as mtn
+from minitorchnn.fileio import write_atomic
 from minitorchnn.nn.module import inference
 from minitorchnn.train.evaluation import estimate_loss
 
@@ -226,10 +228,11 @@ def run(stage: str, shard: str) -> None:
 
 
 def _write(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, table.getvalue())  # a committed table is replaced whole or not at all
     print(f"wrote {path.relative_to(ROOT)} ({len(rows)} runs)")
 
 

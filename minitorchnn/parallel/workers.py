@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from unittest import mock
 
@@ -245,7 +245,7 @@ class ThreadGroup:
                 errors.append(err)
                 self.barrier.abort()  # let the other ranks stop waiting
 
-        with _patched(torch_distributed, self._torch_all_reduce):
+        with mock.patch.object(dist, "all_reduce", self._torch_all_reduce) if torch_distributed else nullcontext():
             threads = [threading.Thread(target=one_rank, args=(rank,)) for rank in range(self.world_size)]
             for thread in threads:
                 thread.start()
@@ -256,13 +256,6 @@ class ThreadGroup:
         return results
 
 
-@contextmanager
-def _patched(active: bool, all_reduce):
-    if not active:
-        yield
-        return
-    with mock.patch.object(dist, "all_reduce", all_reduce):
-        yield
 
 
 def sync_batchnorm_in_threads(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, dout: torch.Tensor,

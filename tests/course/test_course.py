@@ -1,4 +1,5 @@
 """The graded notebooks: student versions keep no solution, still compile, and every check fails on the stub."""
+import ast
 import json
 import os
 import subprocess
@@ -125,8 +126,6 @@ def solution_lines(source: str) -> int:
 
 def written_by_the_student(path: Path) -> set[str]:
     """The classes and functions an exercise cell of the notebook defines: what the handout leaves as stubs."""
-    import ast
-
     names = set()
     for source in code_cells(json.loads(path.read_text())):
         if course.BEGIN in source:
