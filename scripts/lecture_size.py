@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -116,12 +117,16 @@ def collect(out: Path) -> str:
         lines = [json.loads(line) for line in path.read_text().splitlines() if line]
         if lines and "summary" in lines[-1]:
             rows.append(lines[-1]["summary"])
-    lines = ["model    seed  parameters  steps        best val  at step  test there  last val  last test  seconds"]
+    lines = ["model    seed  parameters  steps            best val  at step  test there  last val  last test  seconds"]
     for r in rows:
         done = f"{r['steps_done']:,}" + ("" if r["finished"] else " (stopped)")
-        lines.append(f"{r['model']:8s} {r['seed']:>4}  {r['parameters']:>10,}  {done:11s}  {r['best_val']:8.4f}  "
+        lines.append(f"{r['model']:8s} {r['seed']:>4}  {r['parameters']:>10,}  {done:15s}  {r['best_val']:8.4f}  "
                      f"{r['best_step']:>7,}  {r['test_at_best']:10.4f}  {r['last_val']:8.4f}  {r['last_test']:9.4f}  "
                      f"{r['seconds']:7.0f}")
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        best_val, test = (statistics.mean(r[key] for r in mine) for key in ("best_val", "test_at_best"))
+        lines.append(f"{model} mean of {len(mine)} seeds: best val {best_val:.4f}, test there {test:.4f}")
     if rows:
         lines.append(f"device: {rows[0]['device']}, torch {rows[0]['torch']}; the {len(rows)} runs trained at once "
                      f"on the one GPU, so each run's seconds are shared time")
