@@ -12,8 +12,8 @@ so an interrupted sweep resumes; the grid is in order of interest, so a partial 
 The committed table was made by two processes sharing the grid (--part 0/2 and --part 1/2) on a shared 2-core
 CPU, so its ms_per_step says little; its first row (momentum 0.9, lr 0.03) came from an experiment file run by
 `python -m minitorchnn compare` with the same model, settings and seed, before this script replaced it.
-The committed table holds the momentum-0.9 runs only: the plain-SGD runs of the grid were stopped unfinished
-for lack of time on that machine (run the command to add them; finished rows are kept).
+The plain-SGD rows (momentum 0) were added later by the same command in two processes, while two other
+training runs shared the CPU: their ms_per_step says little too.
 """
 from __future__ import annotations
 

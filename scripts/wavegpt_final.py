@@ -12,7 +12,7 @@ trained on it (they chose a design by val), and no model here trains on it.
 Three stages, each a list of (job) runs of 2,000 AdamW steps at notebook 06's CPU config (n_embd 128,
 4 heads, 4 layers, block 64, batch 12, warmup 100, cosine to lr/10, clip 1.0):
 
-    sweep    GPT and WaveGPT at lr 5e-4, 1e-3, 2e-3 (and 4e-3), seeds 0 and 1  -> results/wavegpt_lr_sweep.csv
+    sweep    GPT and WaveGPT at lr 5e-4, 1e-3, 2e-3, 4e-3 and 8e-3, seeds 0 and 1  -> results/wavegpt_lr_sweep.csv
     control  the 3-block GPT of the ablation (variant gpt-3-blocks of experiments/wavegpt_ablation.toml,
              the control for parallel-stream), seeds 0 and 1      -> rows added to results/wavegpt_ablation.csv
     final    each model at the best lr of the sweep (lowest mean val), seeds 0, 1, 2, plus the GPT at equal
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("/tmp/wavegpt_runs")
 CONFIG = dict(block_size=64, n_embd=128, n_head=4, n_layer=4)  # notebook 06's CPU config
 BATCH_SIZE, STEPS, EVAL_ITERS = 12, 2_000, 100
-RATES = (5e-4, 1e-3, 2e-3, 4e-3)
+RATES = (5e-4, 1e-3, 2e-3, 4e-3, 8e-3)
 SWEEP_SEEDS, FINAL_SEEDS = (0, 1), (0, 1, 2)
 CURVE_WINDOW = 50  # the training-loss curves are kept as means over windows of 50 steps
 EQUAL_TIME_RATIO = 1.076  # WaveGPT's step / the GPT's, results/wavegpt_step.txt (2 threads, medians of 15 rounds)
@@ -86,17 +86,19 @@ def best_rates() -> dict[str, float]:
 
 def jobs(stage: str) -> list[dict]:
     if stage == "sweep":
-        return [dict(stage=stage, model=m, lr=lr, seed=s, steps=STEPS)  # 4e-3 last: needed if 2e-3 wins
-                for lr in (1e-3, 2e-3, 5e-4, 4e-3) for s in SWEEP_SEEDS for m in MODELS]
+        return [dict(stage=stage, model=m, lr=lr, seed=s, steps=STEPS)  # 4e-3, then 8e-3: a best rate at
+                for lr in (1e-3, 2e-3, 5e-4, 4e-3, 8e-3) for s in SWEEP_SEEDS for m in MODELS]  # the top extends it
     if stage == "control":
         return [dict(stage=stage, model="gpt-3-blocks", seed=s) for s in SWEEP_SEEDS]
     if stage == "summary":
         return [dict(stage=stage, model="wave-gpt's summary design", lr=1e-3, seed=0, steps=STEPS)]
     if stage == "final":
         best = best_rates()
+        swept = {(r["model"], r["seed"]) for r in _read_runs("sweep") if r["lr"] == best[r["model"]]}
         out = []
-        for s in FINAL_SEEDS:
-            out += [dict(stage=stage, model=m, lr=best[m], seed=s, steps=STEPS) for m in MODELS]
+        for s in FINAL_SEEDS:  # a seed the sweep trained at the best rate is that very run: not trained twice
+            out += [dict(stage=stage, model=m, lr=best[m], seed=s, steps=STEPS) for m in MODELS
+                    if (m, s) not in swept]
             out.append(dict(stage=stage, model="GPT, equal time", lr=best["GPT"], seed=s,
                             steps=round(STEPS * EQUAL_TIME_RATIO)))
         return out

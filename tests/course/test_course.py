@@ -50,9 +50,9 @@ def student_dir(tmp_path_factory):
     # the committed files the notebooks read, copied beside the handouts so that they run anywhere
     assert sorted(p.relative_to(out).as_posix() for p in written if p.suffix != ".ipynb") == [
         "experiments/loss_analysis.toml", "experiments/wavenet_log.toml", "results/nanogpt_defaults.csv",
-        "results/wavegpt_3seeds_lr1e-3.csv", "results/wavegpt_ablation.csv",
-        "results/wavegpt_final.csv", "results/wavegpt_final_runs.json", "results/wavegpt_lr_sweep.csv",
-        "results/wavegpt_summary_design.json"]
+        "results/lecture_size_h200.txt", "results/sgd_sweep.csv", "results/wavegpt_3seeds_lr1e-3.csv",
+        "results/wavegpt_ablation.csv", "results/wavegpt_final.csv", "results/wavegpt_final_runs.json",
+        "results/wavegpt_lr_sweep.csv", "results/wavegpt_summary_design.json"]
     return out
 
 
@@ -152,6 +152,7 @@ def test_the_student_writes_the_framework_of_part_one_and_the_gpt_of_part_two():
     assert {"Linear", "Embedding", "Tanh", "BatchNorm1d", "LayerNorm1d", "FlattenConsecutive",
             "Sequential"} <= part_one, sorted(part_one)
     part_two = set().union(*(written_by_the_student(p) for p in NOTEBOOKS if p.name[:2] >= "05"))
-    # the convolution wired into a block; the paired statistic over seeds; synchronised BatchNorm's backward
-    # pass (the GPT's Block, forward pass, generate and Dropout join them when notebook 05's rewrite lands)
-    assert {"CanonBlock", "paired_difference", "sync_batchnorm_backward"} <= part_two, sorted(part_two)
+    # the GPT's pieces; the convolution wired into a block; the paired statistic over seeds; synchronised
+    # BatchNorm's backward pass
+    assert {"Dropout", "FeedForward", "Block", "GPT", "generate", "CanonBlock", "paired_difference",
+            "sync_batchnorm_backward"} <= part_two, sorted(part_two)
