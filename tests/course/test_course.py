@@ -49,8 +49,8 @@ def student_dir(tmp_path_factory):
     assert [p.name for p in written if p.suffix == ".ipynb"] == [p.name for p in NOTEBOOKS]
     # the committed files the notebooks read, copied beside the handouts so that they run anywhere
     assert sorted(p.relative_to(out).as_posix() for p in written if p.suffix != ".ipynb") == [
-        "experiments/loss_analysis.toml", "experiments/wavenet_log.toml", "results/nanogpt_defaults.csv",
-        "results/lecture_size_h200.txt", "results/sgd_sweep.csv", "results/wavegpt_3seeds_lr1e-3.csv",
+        "experiments/loss_analysis.toml", "experiments/wavenet_log.toml", "results/lecture_size_h200.txt",
+        "results/nanogpt_defaults.csv", "results/sgd_sweep.csv", "results/wavegpt_3seeds_lr1e-3.csv",
         "results/wavegpt_ablation.csv", "results/wavegpt_final.csv", "results/wavegpt_final_runs.json",
         "results/wavegpt_lr_sweep.csv", "results/wavegpt_summary_design.json"]
     return out
