@@ -300,14 +300,19 @@ def test_ctrl_c_finishes_the_step_under_way_then_stops(names3):
         if s.step == 5:
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, in the middle of training
 
-    reg = registered(verbose=False)
-    with pytest.raises(KeyboardInterrupt, match="interrupted after step 5 of 100"):
-        reg.train(*names3["train"], steps=100, seed=0, progress=False, on_step=interrupt_at_step_5)
+    # Ctrl-C as in an interactive session, also when pytest was started with SIGINT ignored (`cmd &` in a script)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        reg = registered(verbose=False)
+        with pytest.raises(KeyboardInterrupt, match="interrupted after step 5 of 100"):
+            reg.train(*names3["train"], steps=100, seed=0, progress=False, on_step=interrupt_at_step_5)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again
+    finally:
+        signal.signal(signal.SIGINT, outer)
     assert len(reg.history["loss"]) == 5
     same = registered(verbose=False)
     same.train(*names3["train"], steps=5, seed=0, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(reg.model.parameters(), same.model.parameters()))  # whole steps
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is itself again
 
 
 def test_train_text_refuses_a_split_shorter_than_the_block_before_training():
