@@ -48,12 +48,11 @@ class Deadline(Exception):
     """The run's wall-clock budget is spent: training stops after the step under way."""
 
 
-def windows(tokens: torch.Tensor, block_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """x, y: (N, block_size) non-overlapping windows covering the whole split, y shifted by one."""
-    n = (len(tokens) - 1) // block_size
-    x = tokens[:n * block_size].view(n, block_size)
-    y = tokens[1:n * block_size + 1].view(n, block_size)
-    return x.to(device), y.to(device)
+def whole_val_split(dataset, block_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """x, y: (N, block_size) non-overlapping windows covering the whole val split, y shifted by one."""
+    starts = torch.arange(0, dataset.split_length("val") - block_size, block_size)
+    window = dataset.windows("val", starts, block_size + 1, device)  # (N, block_size + 1)
+    return window[:, :-1], window[:, 1:]
 
 
 def run(model_name: str, seed: int, out: Path, deadline: float, steps: int, tiny: bool) -> dict:
@@ -63,7 +62,7 @@ def run(model_name: str, seed: int, out: Path, deadline: float, steps: int, tiny
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matrix products, as nanoGPT; both models alike
     fit, test = three_splits(mtn.shakespeare_dataset())
-    val_xy, test_xy = windows(fit.val, block_size, device), windows(test.val, block_size, device)
+    val_xy, test_xy = whole_val_split(fit, block_size, device), whole_val_split(test, block_size, device)
     torch.manual_seed(seed)
     reg = mtn.RegisterModel(MODELS[model_name](fit.vocab_size, **config), model_name, f"seed {seed}",
                             verbose=False)

@@ -256,8 +256,6 @@ class ThreadGroup:
         return results
 
 
-
-
 def sync_batchnorm_in_threads(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, dout: torch.Tensor,
                               sizes: list[int], eps: float = 1e-5) -> list[tuple[torch.Tensor, ...]]:
     """The framework's SyncBatchNormFunction, forward and backward, on consecutive slices of x (N, C) of
